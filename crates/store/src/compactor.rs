@@ -20,7 +20,11 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { min_age: Duration::from_secs(300), min_revisions: 10_000, interval: Duration::from_secs(30) }
+        Retention {
+            min_age: Duration::from_secs(300),
+            min_revisions: 10_000,
+            interval: Duration::from_secs(30),
+        }
     }
 }
 

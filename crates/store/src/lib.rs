@@ -7,8 +7,8 @@
 
 pub mod compactor;
 pub mod embedded;
-pub mod etcd;
 mod error;
+pub mod etcd;
 mod store;
 mod types;
 

@@ -88,9 +88,9 @@ pub(crate) fn check_write(key: &str, value: &[u8]) -> Result<()> {
 /// Checks that a continue key lies under the listed prefix.
 pub(crate) fn check_list(prefix: &str, start: Option<&str>) -> Result<()> {
     match start {
-        Some(s) if !s.starts_with(prefix) => Err(StoreError::InvalidArgument(format!(
-            "continue key {s:?} is not under prefix {prefix:?}"
-        ))),
+        Some(s) if !s.starts_with(prefix) => {
+            Err(StoreError::InvalidArgument(format!("continue key {s:?} is not under prefix {prefix:?}")))
+        }
         _ => Ok(()),
     }
 }

@@ -21,19 +21,13 @@ pub(crate) fn decode_value(key: &[u8], raw: &[u8]) -> Result<KeyValue, StoreErro
     let mut r = Reader::new(raw);
     let create_revision = r.i64()?;
     let mod_revision = r.i64()?;
-    Ok(KeyValue {
-        key: utf8(key)?,
-        value: Bytes::copy_from_slice(r.rest()),
-        create_revision,
-        mod_revision,
-    })
+    Ok(KeyValue { key: utf8(key)?, value: Bytes::copy_from_slice(r.rest()), create_revision, mod_revision })
 }
 
 pub(crate) fn encode_event(event: &Event) -> Vec<u8> {
     let prev_len = event.prev.as_ref().map_or(0, |p| 16 + p.value.len());
-    let mut out = BytesMut::with_capacity(
-        1 + 4 + event.kv.key.len() + 8 + 4 + event.kv.value.len() + 1 + prev_len,
-    );
+    let mut out =
+        BytesMut::with_capacity(1 + 4 + event.kv.key.len() + 8 + 4 + event.kv.value.len() + 1 + prev_len);
     out.put_u8(match event.kind {
         EventKind::Create => 0,
         EventKind::Update => 1,
@@ -142,7 +136,12 @@ mod tests {
     use super::*;
 
     fn kv(key: &str, value: &str, create: i64, modified: i64) -> KeyValue {
-        KeyValue { key: key.into(), value: Bytes::from(value.to_string()), create_revision: create, mod_revision: modified }
+        KeyValue {
+            key: key.into(),
+            value: Bytes::from(value.to_string()),
+            create_revision: create,
+            mod_revision: modified,
+        }
     }
 
     #[test]

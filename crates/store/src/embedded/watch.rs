@@ -99,7 +99,8 @@ impl State {
 
 /// Reads one chunk of the log from `from`; returns matching events and where to go on.
 async fn replay(s: &State, from: Revision) -> Result<(Vec<Event>, Option<Revision>)> {
-    let shared = s.shared.upgrade().ok_or_else(|| StoreError::Unavailable("the datastore is closed".into()))?;
+    let shared =
+        s.shared.upgrade().ok_or_else(|| StoreError::Unavailable("the datastore is closed".into()))?;
     let prefix = s.prefix.clone();
     let until = s.replay_until;
     tokio::task::spawn_blocking(move || {

@@ -175,13 +175,23 @@ impl Writer {
             (Op::Update { .. } | Op::Delete { .. }, None) => {
                 return Ok(Err(StoreError::NotFound { key: key.clone() }));
             }
-            (Op::Update { expected, .. }, Some(cur)) | (Op::Delete { expected: Some(expected), .. }, Some(cur))
+            (Op::Update { expected, .. }, Some(cur))
+            | (Op::Delete { expected: Some(expected), .. }, Some(cur))
                 if cur.mod_revision != *expected =>
             {
-                return Ok(Err(StoreError::Conflict { key: key.clone(), expected: *expected, current: Some(cur) }));
+                return Ok(Err(StoreError::Conflict {
+                    key: key.clone(),
+                    expected: *expected,
+                    current: Some(cur),
+                }));
             }
             (Op::Create { value, .. }, None) => {
-                let kv = KeyValue { key: key.clone(), value: value.clone(), create_revision: next, mod_revision: next };
+                let kv = KeyValue {
+                    key: key.clone(),
+                    value: value.clone(),
+                    create_revision: next,
+                    mod_revision: next,
+                };
                 Event { kind: EventKind::Create, kv, prev: None }
             }
             (Op::Update { value, .. }, Some(cur)) => {
@@ -194,7 +204,12 @@ impl Writer {
                 Event { kind: EventKind::Update, kv, prev: Some(cur) }
             }
             (Op::Delete { .. }, Some(cur)) => {
-                let kv = KeyValue { key: key.clone(), value: Bytes::new(), create_revision: 0, mod_revision: next };
+                let kv = KeyValue {
+                    key: key.clone(),
+                    value: Bytes::new(),
+                    create_revision: 0,
+                    mod_revision: next,
+                };
                 Event { kind: EventKind::Delete, kv, prev: Some(cur) }
             }
             (Op::Compact { .. }, _) => unreachable!("handled above"),
@@ -227,11 +242,9 @@ impl Writer {
 
     fn write_meta(&self, txn: &WriteTransaction) -> Result<()> {
         let mut meta = txn.open_table(META).map_err(redb_err("open meta"))?;
-        for (name, value) in [
-            (META_REVISION, self.revision),
-            (META_COMPACTED, self.compacted),
-            (META_PURGED, self.purged),
-        ] {
+        for (name, value) in
+            [(META_REVISION, self.revision), (META_COMPACTED, self.compacted), (META_PURGED, self.purged)]
+        {
             meta.insert(name, value as u64).map_err(redb_err("write meta"))?;
         }
         Ok(())

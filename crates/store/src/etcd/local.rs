@@ -81,7 +81,9 @@ impl LocalEtcd {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|e| StoreError::unavailable(&format!("start {bin} (install Debian's etcd-server)"), e))?;
+            .map_err(|e| {
+                StoreError::unavailable(&format!("start {bin} (install Debian's etcd-server)"), e)
+            })?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -112,6 +114,7 @@ impl Drop for LocalEtcd {
 }
 
 fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| StoreError::unavailable("find a free port", e))?;
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| StoreError::unavailable("find a free port", e))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| StoreError::unavailable("find a free port", e))
 }

@@ -10,8 +10,8 @@ pub use local::LocalEtcd;
 use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KvClient, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KvClient, Txn, TxnOp, TxnOpResponse,
+    WatchOptions,
 };
 use futures::StreamExt;
 
@@ -68,9 +68,7 @@ fn convert(kv: &etcd_client::KeyValue) -> Result<KeyValue> {
 }
 
 fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Result<Revision> {
-    header
-        .map(|h| h.revision())
-        .ok_or_else(|| StoreError::Unavailable("etcd response has no header".into()))
+    header.map(|h| h.revision()).ok_or_else(|| StoreError::Unavailable("etcd response has no header".into()))
 }
 
 /// The key read by a transaction's failure branch, if it exists.
@@ -87,7 +85,9 @@ fn failed_read(responses: Vec<TxnOpResponse>) -> Result<Option<KeyValue>> {
 fn precondition_failed(key: &str, expected: Option<Revision>, current: Option<KeyValue>) -> StoreError {
     match (current, expected) {
         (None, _) => StoreError::NotFound { key: key.to_string() },
-        (Some(cur), Some(expected)) => StoreError::Conflict { key: key.to_string(), expected, current: Some(cur) },
+        (Some(cur), Some(expected)) => {
+            StoreError::Conflict { key: key.to_string(), expected, current: Some(cur) }
+        }
         (Some(_), None) => StoreError::AlreadyExists { key: key.to_string() },
     }
 }
@@ -126,9 +126,11 @@ impl Store for Etcd {
 
     async fn create(&self, key: &str, value: Bytes) -> Result<Revision> {
         check_write(key, &value)?;
-        let txn = Txn::new()
-            .when([Compare::version(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value.to_vec(), None)]);
+        let txn = Txn::new().when([Compare::version(key, CompareOp::Equal, 0)]).and_then([TxnOp::put(
+            key,
+            value.to_vec(),
+            None,
+        )]);
         let resp = self.kv.clone().txn(txn).await.map_err(etcd_err("etcd create"))?;
         if !resp.succeeded() {
             return Err(StoreError::AlreadyExists { key: key.to_string() });
@@ -273,7 +275,8 @@ fn convert_events(resp: &etcd_client::WatchResponse) -> Vec<Result<Event>> {
     resp.events()
         .iter()
         .map(|event| {
-            let kv = convert(event.kv().ok_or_else(|| StoreError::Unavailable("etcd event without key".into()))?)?;
+            let kv =
+                convert(event.kv().ok_or_else(|| StoreError::Unavailable("etcd event without key".into()))?)?;
             let prev = event.prev_kv().map(convert).transpose()?;
             let kind = match event.event_type() {
                 EventType::Delete => EventKind::Delete,

@@ -33,7 +33,10 @@ pub async fn create_get_and_revisions(f: Fixture) {
     assert_eq!(r1, r0 + 1);
     let (kv, rev) = s.get("/c/a").await.unwrap();
     let kv = kv.unwrap();
-    assert_eq!((kv.key.as_str(), &kv.value[..], kv.create_revision, kv.mod_revision), ("/c/a", &b"one"[..], r1, r1));
+    assert_eq!(
+        (kv.key.as_str(), &kv.value[..], kv.create_revision, kv.mod_revision),
+        ("/c/a", &b"one"[..], r1, r1)
+    );
     assert_eq!(rev, r1);
     assert!(matches!(s.create("/c/a", v("two")).await, Err(StoreError::AlreadyExists { .. })));
     assert_eq!(s.revision().await.unwrap(), r1, "a failed write consumes no revision");
@@ -123,7 +126,10 @@ pub async fn watch_replays_from_a_revision(f: Fixture) {
 
     let mut w = s.watch("/w/", r1).await.unwrap();
     let e = next(&mut w).await.unwrap();
-    assert_eq!((e.kind, e.revision(), &e.kv.value[..], e.prev.is_none()), (EventKind::Create, r1, &b"1"[..], true));
+    assert_eq!(
+        (e.kind, e.revision(), &e.kv.value[..], e.prev.is_none()),
+        (EventKind::Create, r1, &b"1"[..], true)
+    );
     let e = next(&mut w).await.unwrap();
     assert_eq!((e.kind, e.revision()), (EventKind::Update, r2));
     assert_eq!(&e.prev.as_ref().unwrap().value[..], b"1");
@@ -215,7 +221,9 @@ pub async fn value_size_limit(f: Fixture) {
     assert_eq!(s.get("/big/ok").await.unwrap().0.unwrap().value, max);
     let over = Bytes::from(vec![7u8; MAX_VALUE_SIZE + 1]);
     match s.create("/big/over", over).await {
-        Err(StoreError::ValueTooLarge { size, limit, .. }) => assert_eq!((size, limit), (MAX_VALUE_SIZE + 1, MAX_VALUE_SIZE)),
+        Err(StoreError::ValueTooLarge { size, limit, .. }) => {
+            assert_eq!((size, limit), (MAX_VALUE_SIZE + 1, MAX_VALUE_SIZE))
+        }
         other => panic!("expected ValueTooLarge, got {other:?}"),
     }
     assert!(matches!(s.create("", v("x")).await, Err(StoreError::InvalidArgument(_))));

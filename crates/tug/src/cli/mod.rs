@@ -1,0 +1,134 @@
+//! The command line, a product contract: flags only, no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "tug", version, about = "Tugboat: Kubernetes in one binary")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the control plane: datastore, API server, scheduler, controllers (and a local agent).
+    Server(ServerArgs),
+    /// Run a node and join it to a server.
+    Agent(AgentArgs),
+    /// Start a local multi-node cluster on this machine.
+    Up(UpArgs),
+    /// Run kubectl's everyday commands against the cluster.
+    Kubectl(KubectlArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Where the server keeps its state, certificates, kubeconfig.yaml and token.
+    #[arg(long, default_value = "/var/lib/tugboat", env = "TUG_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: String,
+    /// Port of the HTTPS API.
+    #[arg(long, default_value_t = 6443)]
+    pub https_port: u16,
+    /// Use etcd instead of the embedded datastore: `http://HOST:PORT`, comma-separated for a
+    /// cluster.
+    #[arg(long)]
+    pub datastore_endpoint: Option<String>,
+    /// Do not run a node agent inside the server.
+    #[arg(long)]
+    pub disable_agent: bool,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// URL of the server to join, `https://HOST:6443`.
+    #[arg(long)]
+    pub server: String,
+    /// Join token, from the server's `<data-dir>/token`.
+    #[arg(long)]
+    pub token: String,
+    /// Register this many simulated nodes instead of running containers.
+    #[arg(long)]
+    pub simulate: Option<u32>,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// A registry reached over plain HTTP, `HOST:PORT` (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// Serve a registry's images from a mirror, `REGISTRY=URL` (repeatable).
+    #[arg(long = "registry-mirror", value_name = "REG=URL")]
+    pub registry_mirrors: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KubectlArgs {
+    /// kubectl's arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Server(args) => crate::server::run(args).await,
+            Command::Agent(_) => not_yet("tug agent", "the node agent"),
+            Command::Up(_) => not_yet("tug up", "the local multi-node cluster"),
+            Command::Kubectl(_) => not_yet("tug kubectl", "the built-in kubectl"),
+        }
+    }
+}
+
+fn not_yet(command: &str, part: &str) -> anyhow::Result<()> {
+    anyhow::bail!("{command}: {part} is not built yet (see ROADMAP.md and the open issues)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_command_lines_parse() {
+        for line in [
+            "tug server --data-dir /tmp/x --bind-address 127.0.0.1 --https-port 7443 \
+             --datastore-endpoint http://127.0.0.1:2379 --disable-agent \
+             --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
+            "tug agent --server https://10.0.0.1:6443 --token T --simulate 100 \
+             --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
+            "tug up --nodes 3",
+            "tug kubectl get pods -A -o wide",
+        ] {
+            let args = line.split_whitespace();
+            if let Err(err) = Cli::try_parse_from(args) {
+                panic!("{line}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn server_defaults_match_the_contract() {
+        let Cli { command: Command::Server(s) } = Cli::try_parse_from(["tug", "server"]).unwrap() else {
+            panic!("not a server command");
+        };
+        assert_eq!(
+            (s.data_dir, s.https_port, s.disable_agent),
+            (PathBuf::from("/var/lib/tugboat"), 6443, false)
+        );
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs a benchmark side by side with its upstream anchor and records it in BENCHMARKS.md.
+# Usage: scripts/bench.sh datastore [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+what=${1:-datastore}
+shift || true
+cargo build --release --locked -p tug-bench
+record=(--record BENCHMARKS.md)
+for arg in "$@"; do [ "$arg" = "--quick" ] && record=(); done
+exec target/release/tug-bench "$what" "${record[@]}" "$@"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Tugboat needs to build, test and run on a Debian machine (run as root).
+# Idempotent: packages already present are not installed again.
+set -euo pipefail
+
+# Build: protoc for the etcd client's protocol files. Run and test: etcd for the etcd backend
+# (the embedded datastore needs nothing).
+packages=(protobuf-compiler etcd-server)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian starts an etcd service on install; Tugboat starts its own etcd when it needs one.
+if systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install a Rust toolchain (1.90 or newer) first" >&2
+  exit 1
+fi
