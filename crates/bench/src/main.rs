@@ -1,6 +1,8 @@
 //! `tug-bench`: runs a benchmark, prints its table, and can record it in BENCHMARKS.md.
 
 mod datastore;
+#[cfg(feature = "engines")]
+mod engines;
 mod report;
 mod stats;
 
@@ -29,6 +31,16 @@ enum Command {
         #[arg(long, default_value = "/var/tmp")]
         scratch: PathBuf,
     },
+    /// redb and SQLite on the datastore's access pattern (needs `--features engines`).
+    Engines {
+        #[arg(long)]
+        record: Option<PathBuf>,
+        #[arg(long, default_value = "/var/tmp")]
+        scratch: PathBuf,
+    },
+    /// Internal: hold an engine's file open mid-life until killed.
+    #[command(hide = true)]
+    HoldEngine { engine: String, path: PathBuf },
     /// Internal: hold a dirty embedded store open until killed (crash-restart timing).
     #[command(hide = true)]
     HoldEmbedded { dir: PathBuf },
@@ -48,5 +60,20 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::HoldEmbedded { dir } => datastore::hold_embedded(&dir).await,
+        #[cfg(feature = "engines")]
+        Command::Engines { record, scratch } => {
+            let table = tokio::task::spawn_blocking(move || engines::run(&scratch)).await??;
+            println!("{table}");
+            if let Some(path) = record {
+                report::record(&path, "engines", &table)?;
+            }
+            Ok(())
+        }
+        #[cfg(feature = "engines")]
+        Command::HoldEngine { engine, path } => engines::hold(&engine, &path),
+        #[cfg(not(feature = "engines"))]
+        Command::Engines { .. } | Command::HoldEngine { .. } => {
+            anyhow::bail!("built without the engines feature: run scripts/bench.sh engines")
+        }
     }
 }

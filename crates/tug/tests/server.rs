@@ -42,7 +42,8 @@ fn start_server(data_dir: &std::path::Path) -> (Server, mpsc::Receiver<String>) 
 
 fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {needle:?} in the log"));
+        let line =
+            rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {needle:?} in the log"));
         if line.contains(needle) {
             return line;
         }

@@ -44,12 +44,15 @@ pub struct Options {
     pub path: PathBuf,
     /// Memory redb may use to cache pages.
     pub cache_size: usize,
+    /// Save redb's allocator state with every commit (two-phase), so that reopening after a
+    /// crash is immediate instead of a walk over the whole file. Costs commit latency.
+    pub quick_repair: bool,
 }
 
 impl Options {
     /// Defaults for a database file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Options { path: path.into(), cache_size: 64 << 20 }
+        Options { path: path.into(), cache_size: 64 << 20, quick_repair: true }
     }
 }
 
@@ -96,7 +99,7 @@ impl Embedded {
         let thread_shared = shared.clone();
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(thread_shared, rx, purged))
+            .spawn(move || writer::run(thread_shared, rx, purged, options.quick_repair))
             .map_err(|e| StoreError::unavailable("start writer thread", e))?;
         Ok(Embedded { shared, requests: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)) })
     }

@@ -60,10 +60,12 @@ struct Writer {
     compacted: Revision,
     /// Log records below this revision are gone; between it and `compacted` they await removal.
     purged: Revision,
+    quick_repair: bool,
 }
 
-pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Request>, purged: Revision) {
+pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Request>, purged: Revision, quick_repair: bool) {
     let mut writer = Writer {
+        quick_repair,
         revision: shared.revision.load(Ordering::Acquire),
         compacted: shared.compacted.load(Ordering::Acquire),
         purged,
@@ -126,7 +128,8 @@ impl Writer {
     /// per-request outcomes (failed preconditions).
     #[allow(clippy::type_complexity)]
     fn apply(&mut self, batch: &[Request]) -> Result<(Vec<Result<Outcome>>, Vec<Event>)> {
-        let txn = self.shared.db.begin_write().map_err(redb_err("begin write"))?;
+        let mut txn = self.shared.db.begin_write().map_err(redb_err("begin write"))?;
+        txn.set_quick_repair(self.quick_repair);
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         {

@@ -214,6 +214,32 @@ pub async fn compaction_fails_old_watches(f: Fixture) {
     assert!(s.compact(s.revision().await.unwrap() + 100).await.is_err(), "future revision");
 }
 
+pub async fn background_compactor_keeps_its_window(f: Fixture) {
+    use tug_store::compactor::{self, Retention};
+    let s = &f.store;
+    let first = s.create("/bc/0", v("x")).await.unwrap();
+    for i in 1..20 {
+        s.create(&format!("/bc/{i}"), v("x")).await.unwrap();
+    }
+    let head = s.revision().await.unwrap();
+    let retention =
+        Retention { min_age: Duration::ZERO, min_revisions: 5, interval: Duration::from_millis(20) };
+    let task = tokio::spawn(compactor::run(f.store.clone(), retention));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match s.watch("/bc/", first).await {
+            Err(StoreError::Compacted { .. }) => break,
+            Err(other) => panic!("expected Compacted, got {other:?}"),
+            Ok(_) => assert!(tokio::time::Instant::now() < deadline, "the compactor never compacted"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    // The newest `min_revisions` revisions are kept.
+    let mut w = s.watch("/bc/", head - 4).await.unwrap();
+    assert_eq!(next(&mut w).await.unwrap().revision(), head - 4);
+}
+
 pub async fn value_size_limit(f: Fixture) {
     let s = &f.store;
     let max = Bytes::from(vec![7u8; MAX_VALUE_SIZE]);
@@ -293,6 +319,10 @@ macro_rules! conformance_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn compaction_fails_old_watches() {
             conformance::compaction_fails_old_watches($make().await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn background_compactor_keeps_its_window() {
+            conformance::background_compactor_keeps_its_window($make().await).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn value_size_limit() {
