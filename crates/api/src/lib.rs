@@ -1,0 +1,13 @@
+//! The Kubernetes resource model, free of I/O: resources, statuses, object metadata rules,
+//! selectors and patches.
+
+// ApiError is a large value, but errors are the cold path of every caller; boxing them here
+// would only move the cost to every construction site.
+#![allow(clippy::result_large_err)]
+
+pub mod meta;
+pub mod patch;
+pub mod resources;
+pub mod selector;
+pub mod status;
+pub mod table;

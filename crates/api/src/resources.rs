@@ -1,0 +1,185 @@
+//! The built-in resources: group, version, kind, names, scope and subresources, as upstream
+//! serves them (what discovery advertises and what REST paths resolve to).
+
+/// One resource served at `/api[s]/<group>/<version>/[namespaces/<ns>/]<plural>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub singular: String,
+    pub namespaced: bool,
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    pub verbs: Vec<String>,
+    pub subresources: Vec<Subresource>,
+}
+
+/// A subresource such as `status` or `scale`, with the kind it reads and writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subresource {
+    pub name: String,
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub verbs: Vec<String>,
+}
+
+impl Resource {
+    /// `v1` for the core group, `<group>/<version>` otherwise.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+
+    pub fn subresource(&self, name: &str) -> Option<&Subresource> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// The storage key prefix of this resource: `/registry/<group or core>/<plural>/`. Versions
+    /// of one group share it.
+    pub fn key_prefix(&self) -> String {
+        let group = if self.group.is_empty() { "core" } else { &self.group };
+        format!("/registry/{group}/{}/", self.plural)
+    }
+}
+
+const ALL_VERBS: &[&str] =
+    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+
+/// (name, group, version, kind, verbs) of a subresource; group "=" means the parent's.
+type Sub = (&'static str, &'static str, &'static str, &'static str, &'static [&'static str]);
+
+const STATUS: Sub = ("status", "=", "=", "=", STATUS_VERBS);
+const SCALE: Sub = ("scale", "autoscaling", "v1", "Scale", STATUS_VERBS);
+
+/// (group, version, kind, plural, namespaced, short names, categories, subresources)
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [Sub],
+);
+
+const ALL: &[&str] = &["all"];
+
+#[rustfmt::skip]
+const BUILTIN: &[Row] = &[
+    ("", "v1", "Pod", "pods", true, &["po"], ALL, &[
+        STATUS,
+        ("log", "", "v1", "Pod", &["get"]),
+        ("exec", "", "v1", "PodExecOptions", &["create", "get"]),
+        ("attach", "", "v1", "PodAttachOptions", &["create", "get"]),
+        ("portforward", "", "v1", "PodPortForwardOptions", &["create", "get"]),
+        ("eviction", "policy", "v1", "Eviction", &["create"]),
+        ("binding", "", "v1", "Binding", &["create"]),
+        ("ephemeralcontainers", "=", "=", "=", STATUS_VERBS),
+        ("resize", "=", "=", "=", STATUS_VERBS),
+    ]),
+    ("", "v1", "Binding", "bindings", true, &[], &[], &[]),
+    ("", "v1", "Service", "services", true, &["svc"], ALL, &[STATUS]),
+    ("", "v1", "Endpoints", "endpoints", true, &["ep"], &[], &[]),
+    ("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[], &[]),
+    ("", "v1", "Secret", "secrets", true, &[], &[], &[]),
+    ("", "v1", "Namespace", "namespaces", false, &["ns"], &[], &[
+        STATUS, ("finalize", "=", "=", "=", &["update"]),
+    ]),
+    ("", "v1", "Node", "nodes", false, &["no"], &[], &[STATUS]),
+    ("", "v1", "Event", "events", true, &["ev"], &[], &[]),
+    ("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], &[], &[
+        ("token", "authentication.k8s.io", "v1", "TokenRequest", &["create"]),
+    ]),
+    ("", "v1", "ReplicationController", "replicationcontrollers", true, &["rc"], ALL, &[STATUS, SCALE]),
+    ("", "v1", "PersistentVolume", "persistentvolumes", false, &["pv"], &[], &[STATUS]),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], &[], &[STATUS]),
+    ("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], &[], &[STATUS]),
+    ("", "v1", "LimitRange", "limitranges", true, &["limits"], &[], &[]),
+    ("", "v1", "PodTemplate", "podtemplates", true, &[], &[], &[]),
+    ("apps", "v1", "Deployment", "deployments", true, &["deploy"], ALL, &[STATUS, SCALE]),
+    ("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], ALL, &[STATUS, SCALE]),
+    ("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], ALL, &[STATUS, SCALE]),
+    ("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], ALL, &[STATUS]),
+    ("apps", "v1", "ControllerRevision", "controllerrevisions", true, &[], &[], &[]),
+    ("batch", "v1", "Job", "jobs", true, &[], ALL, &[STATUS]),
+    ("batch", "v1", "CronJob", "cronjobs", true, &["cj"], ALL, &[STATUS]),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], ALL, &[STATUS]),
+    ("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], ALL, &[STATUS]),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], &[], &[STATUS]),
+    ("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, &[], &[], &[]),
+    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, &["netpol"], &[], &[]),
+    ("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, &[], &[], &[]),
+    ("coordination.k8s.io", "v1", "Lease", "leases", true, &[], &[], &[]),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], &[], &[]),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[], &[]),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], &[], &[]),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], &[], &[]),
+    ("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"], &[], &[]),
+    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], &[], &[STATUS]),
+    ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, &["pc"], &[], &[]),
+    ("events.k8s.io", "v1", "Event", "events", true, &["ev"], &[], &[]),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &["api-extensions"], &[STATUS]),
+];
+
+/// Every built-in resource, preferred versions first within a group.
+pub fn builtin() -> Vec<Resource> {
+    BUILTIN
+        .iter()
+        .map(|&(group, version, kind, plural, namespaced, short, cats, subs)| {
+            let verbs: &[&str] = match plural {
+                "bindings" => &["create"],
+                _ => ALL_VERBS,
+            };
+            Resource {
+                group: group.into(),
+                version: version.into(),
+                kind: kind.into(),
+                plural: plural.into(),
+                singular: kind.to_lowercase(),
+                namespaced,
+                short_names: strings(short),
+                categories: strings(cats),
+                verbs: strings(verbs),
+                subresources: subs
+                    .iter()
+                    .map(|&(name, g, v, k, verbs)| Subresource {
+                        name: name.into(),
+                        group: if g == "=" { group.into() } else { g.into() },
+                        version: if v == "=" { version.into() } else { v.into() },
+                        kind: if k == "=" { kind.into() } else { k.into() },
+                        verbs: strings(verbs),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals_are_unique_within_a_group_version() {
+        let all = builtin();
+        let mut seen = std::collections::HashSet::new();
+        for r in &all {
+            assert!(seen.insert((r.group.clone(), r.version.clone(), r.plural.clone())), "{r:?}");
+        }
+        let deploy = all.iter().find(|r| r.plural == "deployments").unwrap();
+        assert_eq!(deploy.api_version(), "apps/v1");
+        assert_eq!(deploy.subresource("scale").unwrap().kind, "Scale");
+        assert_eq!(deploy.key_prefix(), "/registry/apps/deployments/");
+        let pods = all.iter().find(|r| r.plural == "pods").unwrap();
+        assert_eq!(pods.subresource("status").unwrap().kind, "Pod");
+        assert_eq!(pods.key_prefix(), "/registry/core/pods/");
+    }
+}

@@ -1,0 +1,122 @@
+//! The Kubernetes API over HTTPS: certificates and authentication, discovery, and the REST
+//! API of every resource on top of the datastore.
+
+pub mod auth;
+mod bootstrap;
+pub mod discovery;
+pub mod error;
+mod openapi;
+pub mod pki;
+pub mod registry;
+mod rest;
+mod tls;
+
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use axum::{Router, middleware, routing::get};
+use tokio::net::TcpListener;
+use tug_store::Store;
+
+use auth::{Identity, Tokens};
+use registry::Registry;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub registry: Registry,
+    /// `host:port` clients are told to use (legacy discovery's serverAddressByClientCIDRs).
+    pub advertise: String,
+}
+
+/// How to run the API server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub bind_address: String,
+    pub port: u16,
+}
+
+/// A running API server.
+pub struct ApiServer {
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+    pub token: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Creates or loads the PKI, prepares the built-in namespaces and the `kubernetes`
+    /// Service, binds the port, writes `<data-dir>/kubeconfig.yaml` and starts serving.
+    ///
+    /// # Errors
+    /// If the PKI cannot be made, the datastore fails or the port cannot be bound.
+    pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<ApiServer> {
+        let listener = TcpListener::bind((config.bind_address.as_str(), config.port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.bind_address, config.port))?;
+        let addr = listener.local_addr()?;
+        let mut names = pki::ServingNames::default();
+        if let Ok(ip) = config.bind_address.parse() {
+            names.ips.push(ip);
+        }
+        let pki = pki::Pki::load_or_create(&config.data_dir, &names)?;
+        let tls = tls::server_config(&pki)?;
+        bootstrap::ensure(store.as_ref()).await.context("creating the built-in objects")?;
+
+        let local_host =
+            if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+        let url = format!("https://{local_host}:{}", addr.port());
+        let kubeconfig = config.data_dir.join("kubeconfig.yaml");
+        pki.write_kubeconfig(&kubeconfig, &url)?;
+
+        let state = AppState {
+            store,
+            registry: Registry::builtin(),
+            advertise: format!("{local_host}:{}", addr.port()),
+        };
+        let mut tokens = HashMap::new();
+        tokens.insert(
+            pki.token.clone(),
+            Identity {
+                user: "tug:agent".into(),
+                groups: vec!["system:nodes".into(), "system:authenticated".into()],
+            },
+        );
+        let app = router(state, Tokens(Arc::new(tokens)));
+        let task = tokio::spawn(tls::serve(listener, tls, app));
+        Ok(ApiServer { addr, kubeconfig, token: pki.token, task })
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+fn router(state: AppState, tokens: Tokens) -> Router {
+    let api = Router::new()
+        .route("/version", get(discovery::version))
+        .route("/api", get(discovery::core))
+        .route("/api/v1", get(discovery::core_resources))
+        .route("/apis", get(discovery::groups))
+        .route("/apis/{group}", get(discovery::group))
+        .route("/apis/{group}/{version}", get(discovery::group_resources))
+        .route("/openapi/v3", get(openapi::index))
+        .route("/openapi/v3/api/{version}", get(openapi::core_document))
+        .route("/openapi/v3/apis/{group}/{version}", get(openapi::group_document))
+        .merge(rest::router())
+        .layer(middleware::from_fn(move |req, next| auth::require_identity(tokens.clone(), req, next)));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .merge(api)
+        .fallback(|| async {
+            error::Error::from(tug_api::status::ApiError::new(
+                tug_api::status::Reason::NotFound,
+                "the server could not find the requested resource",
+            ))
+        })
+        .with_state(state)
+}

@@ -1,0 +1,177 @@
+//! The REST API of every resource: path resolution and the shared object plumbing; reads,
+//! writes and watches live in their own modules.
+
+mod read;
+mod watch;
+mod write;
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, Method},
+    response::Response,
+    routing::any,
+};
+use serde_json::Value;
+use tug_api::{resources::Resource, status::ApiError};
+use tug_store::KeyValue;
+
+use crate::{AppState, error::Error};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/{*rest}", any(core_handler))
+        .route("/apis/{group}/{version}/{*rest}", any(group_handler))
+}
+
+/// What a request path names.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub resource: Arc<Resource>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+    /// Legacy `/watch/` path prefix.
+    pub watch_path: bool,
+}
+
+impl Target {
+    /// Storage key of the named object.
+    pub fn key(&self, name: &str) -> String {
+        object_key(&self.resource, self.namespace.as_deref(), name)
+    }
+
+    /// Storage prefix of the collection (one namespace, or all of them).
+    pub fn collection_prefix(&self) -> String {
+        match &self.namespace {
+            Some(ns) if self.resource.namespaced => format!("{}{ns}/", self.resource.key_prefix()),
+            _ => self.resource.key_prefix(),
+        }
+    }
+}
+
+pub fn object_key(resource: &Resource, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if resource.namespaced => format!("{}{ns}/{name}", resource.key_prefix()),
+        _ => format!("{}{name}", resource.key_prefix()),
+    }
+}
+
+pub type Params = HashMap<String, String>;
+
+async fn core_handler(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    method: Method,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let target = resolve(&state, "", "v1", &rest)?;
+    dispatch(state, target, method, params, headers, body).await
+}
+
+async fn group_handler(
+    State(state): State<AppState>,
+    Path((group, version, rest)): Path<(String, String, String)>,
+    method: Method,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let target = resolve(&state, &group, &version, &rest)?;
+    dispatch(state, target, method, params, headers, body).await
+}
+
+fn resolve(state: &AppState, group: &str, version: &str, rest: &str) -> Result<Target, Error> {
+    let mut segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let watch_path = segments.first() == Some(&"watch");
+    if watch_path {
+        segments.remove(0);
+    }
+    let not_found = || {
+        Error::from(ApiError::new(
+            tug_api::status::Reason::NotFound,
+            "the server could not find the requested resource",
+        ))
+    };
+    let find = |plural: &str| state.registry.find(group, version, plural).ok_or_else(not_found);
+    let (resource, namespace, name, subresource) = match segments.as_slice() {
+        [plural] => (find(plural)?, None, None, None),
+        ["namespaces", ns, sub] if is_namespace_subresource(state, group, sub) => {
+            (find("namespaces")?, None, Some(*ns), Some(*sub))
+        }
+        ["namespaces", ns, plural] => (find(plural)?, Some(*ns), None, None),
+        ["namespaces", ns, plural, name] => (find(plural)?, Some(*ns), Some(*name), None),
+        ["namespaces", ns, plural, name, sub] => (find(plural)?, Some(*ns), Some(*name), Some(*sub)),
+        [plural, name] => (find(plural)?, None, Some(*name), None),
+        [plural, name, sub] => (find(plural)?, None, Some(*name), Some(*sub)),
+        _ => return Err(not_found()),
+    };
+    if namespace.is_some() && !resource.namespaced {
+        return Err(not_found());
+    }
+    if let Some(sub) = subresource
+        && resource.subresource(sub).is_none()
+    {
+        return Err(not_found());
+    }
+    Ok(Target {
+        resource,
+        namespace: namespace.map(str::to_string),
+        name: name.map(str::to_string),
+        subresource: subresource.map(str::to_string),
+        watch_path,
+    })
+}
+
+fn is_namespace_subresource(state: &AppState, group: &str, sub: &str) -> bool {
+    group.is_empty()
+        && state.registry.find("", "v1", "namespaces").is_some_and(|ns| ns.subresource(sub).is_some())
+}
+
+async fn dispatch(
+    state: AppState,
+    target: Target,
+    method: Method,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let watching = target.watch_path || params.get("watch").is_some_and(|w| w == "true" || w == "1");
+    match (method, target.name.is_some()) {
+        (Method::GET, false) if watching => watch::watch(state, target, params, headers).await,
+        (Method::GET, false) => read::list(state, target, params, headers).await,
+        (Method::GET, true) if watching => watch::watch(state, target, params, headers).await,
+        (Method::GET, true) => read::get(state, target, headers).await,
+        (Method::POST, false) => write::create(state, target, params, headers, body).await,
+        (Method::PUT, true) => write::update(state, target, params, body).await,
+        (Method::PATCH, true) => write::patch(state, target, params, headers, body).await,
+        (Method::DELETE, true) => write::delete(state, target, params, body).await,
+        (method, _) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource: {method}"
+        ))
+        .into()),
+    }
+}
+
+/// A stored value as an API object: JSON with `metadata.resourceVersion` from the store.
+pub fn to_object(kv: &KeyValue) -> Result<Value, Error> {
+    let mut obj: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
+    tug_api::meta::metadata_mut(&mut obj)
+        .insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+    Ok(obj)
+}
+
+/// An API object as stored: without `metadata.resourceVersion` (the store's revision is it).
+pub fn to_stored(obj: &Value) -> Result<bytes::Bytes, Error> {
+    let mut copy = obj.clone();
+    tug_api::meta::metadata_mut(&mut copy).remove("resourceVersion");
+    serde_json::to_vec(&copy)
+        .map(bytes::Bytes::from)
+        .map_err(|e| ApiError::internal(format!("encoding the object: {e}")).into())
+}

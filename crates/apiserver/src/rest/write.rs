@@ -1,0 +1,436 @@
+//! Writes: create, update (PUT), patch and delete, with the metadata the server owns.
+
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+use tug_api::{
+    meta::{self, meta_str, metadata_mut},
+    patch::{self, PatchType},
+    status::{ApiError, Reason},
+};
+use tug_store::{KeyValue, StoreError};
+
+use super::{Params, Target, to_object, to_stored};
+use crate::{AppState, discovery::json_response, error::Error};
+
+/// How often a patch or unconditional update retries after losing a race.
+const MAX_RETRIES: usize = 8;
+
+fn created(obj: Value) -> Response {
+    (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], obj.to_string()).into_response()
+}
+
+fn dry_run(params: &Params) -> bool {
+    params.get("dryRun").is_some_and(|d| d == "All")
+}
+
+/// The request body as a JSON object.
+pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Error> {
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return Err(ApiError::new(
+            Reason::UnsupportedMediaType,
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"),
+        )
+        .into());
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}"))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the body of the request must be a JSON object").into());
+    }
+    Ok(value)
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| ApiError::internal(format!("random bytes: {e}")))?;
+    Ok(buf)
+}
+
+fn new_uid() -> Result<String, Error> {
+    let mut b: [u8; 16] = random_bytes()?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+}
+
+pub async fn create(
+    state: AppState,
+    target: Target,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    if let Some(sub) = &target.subresource {
+        return Err(ApiError::method_not_allowed(format!("creating {} is not supported yet", sub)).into());
+    }
+    let res = target.resource.clone();
+    let mut obj = decode_body(&headers, &body)?;
+    meta::check_type(&mut obj, &res)?;
+    let namespace = if res.namespaced {
+        let ns = target
+            .namespace
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("a namespace is required to create this resource"))?;
+        match meta_str(&obj, "namespace") {
+            Some(given) if !given.is_empty() && given != ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
+                .into());
+            }
+            _ => {}
+        }
+        metadata_mut(&mut obj).insert("namespace".into(), json!(ns));
+        Some(ns)
+    } else {
+        metadata_mut(&mut obj).remove("namespace");
+        None
+    };
+    if meta_str(&obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
+        return Err(
+            ApiError::bad_request("resourceVersion should not be set on objects to be created").into()
+        );
+    }
+    let generate = meta_str(&obj, "name").is_none_or(str::is_empty)
+        && meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty());
+    if let Some(ns) = &namespace {
+        check_namespace_open(&state, ns).await?;
+    }
+    {
+        let m = metadata_mut(&mut obj);
+        m.insert("uid".into(), json!(new_uid()?));
+        m.insert("creationTimestamp".into(), json!(now()));
+        for owned in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            m.remove(owned);
+        }
+        if meta::tracks_generation(&res.kind) {
+            m.insert("generation".into(), json!(1));
+        } else {
+            m.remove("generation");
+        }
+    }
+    defaults_on_create(&res.kind, &mut obj);
+    for _attempt in 0..MAX_RETRIES {
+        if generate {
+            let base = meta_str(&obj, "generateName").unwrap_or_default().to_string();
+            let name = format!("{base}{}", meta::name_suffix(random_bytes()?));
+            metadata_mut(&mut obj).insert("name".into(), json!(name));
+        }
+        let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+        let causes = meta::validate_name(&res, &name);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into());
+        }
+        if dry_run(&params) {
+            return Ok(created(obj));
+        }
+        let key = super::object_key(&res, namespace.as_deref(), &name);
+        match state.store.create(&key, to_stored(&obj)?).await {
+            Ok(rev) => {
+                metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
+                return Ok(created(obj));
+            }
+            Err(StoreError::AlreadyExists { .. }) if generate => continue,
+            Err(StoreError::AlreadyExists { .. }) => {
+                return Err(ApiError::already_exists(&res.group, &res.plural, &name).into());
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::new(Reason::AlreadyExists, "could not generate a unique name").into())
+}
+
+/// Objects may only be created in a namespace that exists and is not being deleted.
+async fn check_namespace_open(state: &AppState, ns: &str) -> Result<(), Error> {
+    let (kv, _) = state.store.get(&format!("/registry/core/namespaces/{ns}")).await?;
+    let kv = kv.ok_or_else(|| ApiError::not_found("", "namespaces", ns))?;
+    let obj = to_object(&kv)?;
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError::new(
+            Reason::Forbidden,
+            format!("unable to create new content in namespace {ns} because it is being terminated"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Fields upstream fills in on create that the tutorials' output shows.
+fn defaults_on_create(kind: &str, obj: &mut Value) {
+    if kind == "Namespace" {
+        obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        obj["status"] = json!({"phase": "Active"});
+    }
+    if kind == "Secret" && obj.get("type").is_none() {
+        obj["type"] = json!("Opaque");
+    }
+}
+
+/// Combines the stored object and the one a client sent into what is stored next.
+fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<Value, Error> {
+    let res = &target.resource;
+    meta::check_type(&mut next, res)?;
+    let name = target.name.as_deref().unwrap_or_default();
+    if meta_str(&next, "name").is_some_and(|n| n != name) {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            meta_str(&next, "name").unwrap_or_default()
+        ))
+        .into());
+    }
+    let has_status = res.subresource("status").is_some();
+    let mut next = match target.subresource.as_deref() {
+        // The status subresource changes status only.
+        Some("status") => {
+            let mut merged = current.clone();
+            merged["status"] = next.get("status").cloned().unwrap_or(Value::Null);
+            merged
+        }
+        Some(other) => {
+            return Err(ApiError::method_not_allowed(format!("updating {other} is not supported yet")).into());
+        }
+        None => {
+            if has_status {
+                match current.get("status") {
+                    Some(status) => next["status"] = status.clone(),
+                    None => {
+                        if let Some(m) = next.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            next
+        }
+    };
+    // Metadata the server owns.
+    {
+        let cur_meta = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        let m = metadata_mut(&mut next);
+        for owned in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            match cur_meta.get(owned) {
+                Some(v) => m.insert(owned.into(), v.clone()),
+                None => m.remove(owned),
+            };
+        }
+        m.remove("resourceVersion");
+    }
+    if meta::tracks_generation(&res.kind) {
+        let gen_now = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let bumped = if meta::spec_part(current) != meta::spec_part(&next) { gen_now + 1 } else { gen_now };
+        metadata_mut(&mut next).insert("generation".into(), json!(bumped));
+    }
+    Ok(next)
+}
+
+async fn read_current(state: &AppState, target: &Target) -> Result<(KeyValue, Value), Error> {
+    let name = target.name.clone().unwrap_or_default();
+    let (kv, _) = state.store.get(&target.key(&name)).await?;
+    let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
+    let obj = to_object(&kv)?;
+    Ok((kv, obj))
+}
+
+fn conflict(target: &Target) -> Error {
+    ApiError::conflict(
+        &target.resource.group,
+        &target.resource.plural,
+        target.name.as_deref().unwrap_or_default(),
+        "the object has been modified; please apply your changes to the latest version and try again",
+    )
+    .into()
+}
+
+/// Stores `next` over `current`, or deletes it if it was being deleted and has no
+/// finalizers left. Returns the stored object, or `None` on a lost race.
+async fn commit(
+    state: &AppState,
+    current: &KeyValue,
+    next: Value,
+    dry: bool,
+) -> Result<Option<Value>, Error> {
+    if dry {
+        return Ok(Some(next));
+    }
+    let finished = next.pointer("/metadata/deletionTimestamp").is_some()
+        && next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    let mut next = next;
+    let result = if finished {
+        state.store.delete(&current.key, Some(current.mod_revision)).await.map(|(rev, _)| rev)
+    } else {
+        state.store.update(&current.key, to_stored(&next)?, current.mod_revision).await
+    };
+    match result {
+        Ok(rev) => {
+            metadata_mut(&mut next).insert("resourceVersion".into(), json!(rev.to_string()));
+            Ok(Some(next))
+        }
+        Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn update(state: AppState, target: Target, params: Params, body: Bytes) -> Result<Response, Error> {
+    let next = decode_body(&HeaderMap::new(), &body)?;
+    let precondition = meta_str(&next, "resourceVersion").filter(|rv| !rv.is_empty()).map(str::to_string);
+    for _ in 0..MAX_RETRIES {
+        let (kv, current) = read_current(&state, &target).await?;
+        if let Some(rv) = &precondition
+            && *rv != kv.mod_revision.to_string()
+        {
+            return Err(conflict(&target));
+        }
+        let prepared = prepare_update(&target, &current, next.clone())?;
+        if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
+            return Ok(json_response(stored));
+        }
+        if precondition.is_some() {
+            return Err(conflict(&target));
+        }
+    }
+    Err(conflict(&target))
+}
+
+pub async fn patch(
+    state: AppState,
+    target: Target,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let kind = PatchType::from_content_type(content_type).ok_or_else(|| {
+        ApiError::new(Reason::UnsupportedMediaType, format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"))
+    })?;
+    let patch_doc: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}"))
+    })?;
+    for _ in 0..MAX_RETRIES {
+        let (kv, current) = read_current(&state, &target).await?;
+        let mut patched = current.clone();
+        match kind {
+            PatchType::MergePatch => patch::merge_patch(&mut patched, &patch_doc),
+            PatchType::JsonPatch => patch::json_patch(&mut patched, &patch_doc)
+                .map_err(|e| ApiError::new(Reason::Invalid, e.to_string()))?,
+            PatchType::StrategicMergePatch => {
+                patch::strategic_merge_patch(&mut patched, &patch_doc, &patch::BuiltinSchema)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?
+            }
+            PatchType::ApplyPatch => {
+                return Err(ApiError::new(
+                    Reason::UnsupportedMediaType,
+                    "server-side apply is not supported yet",
+                )
+                .into());
+            }
+        }
+        // A resourceVersion in the patch is a precondition.
+        if let Some(rv) = patch_doc.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+            && rv != kv.mod_revision.to_string()
+        {
+            return Err(conflict(&target));
+        }
+        let prepared = prepare_update(&target, &current, patched)?;
+        if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
+            return Ok(json_response(stored));
+        }
+    }
+    Err(conflict(&target))
+}
+
+pub async fn delete(state: AppState, target: Target, params: Params, body: Bytes) -> Result<Response, Error> {
+    let options: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+    };
+    let dry = dry_run(&params)
+        || options.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|v| v == "All"));
+    for _ in 0..MAX_RETRIES {
+        let (kv, current) = read_current(&state, &target).await?;
+        if let Some(uid) = options.pointer("/preconditions/uid").and_then(Value::as_str)
+            && Some(uid) != meta_str(&current, "uid")
+        {
+            return Err(ApiError::conflict(
+                &target.resource.group,
+                &target.resource.plural,
+                target.name.as_deref().unwrap_or_default(),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta_str(&current, "uid").unwrap_or_default()
+                ),
+            )
+            .into());
+        }
+        if let Some(rv) = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str)
+            && rv != kv.mod_revision.to_string()
+        {
+            return Err(conflict(&target));
+        }
+        let has_finalizers =
+            current.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        if has_finalizers && target.resource.kind != "Namespace" {
+            // Finalizers hold the object: mark it and let their owners finish.
+            if current.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(json_response(current));
+            }
+            let mut marked = current.clone();
+            let m = metadata_mut(&mut marked);
+            m.insert("deletionTimestamp".into(), json!(now()));
+            m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            m.remove("resourceVersion");
+            if let Some(stored) = commit(&state, &kv, marked, dry).await? {
+                return Ok(json_response(stored));
+            }
+            continue;
+        }
+        if dry {
+            return Ok(json_response(current));
+        }
+        if target.resource.kind == "Namespace" {
+            delete_namespace_contents(&state, target.name.as_deref().unwrap_or_default()).await?;
+        }
+        match state.store.delete(&kv.key, Some(kv.mod_revision)).await {
+            Ok(_) => return Ok(json_response(current)),
+            Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(conflict(&target))
+}
+
+/// Deletes every object in a namespace. Interim: the namespace controller (scheduler and
+/// controllers issue) takes this over, with upstream's Terminating phase and finalizer.
+async fn delete_namespace_contents(state: &AppState, ns: &str) -> Result<(), Error> {
+    for res in state.registry.all().iter().filter(|r| r.namespaced) {
+        let prefix = format!("{}{ns}/", res.key_prefix());
+        let page = state.store.list(&prefix, None, 0).await?;
+        for kv in page.kvs {
+            match state.store.delete(&kv.key, None).await {
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+    Ok(())
+}

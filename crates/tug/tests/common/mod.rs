@@ -1,0 +1,133 @@
+//! Harness for end-to-end tests: a real `tug server` in a temporary directory and the real
+//! kubectl pointed at it.
+
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+pub const TUG: &str = env!("CARGO_BIN_EXE_tug");
+
+/// The kubectl the tests drive: `$TUG_KUBECTL`, or the one `scripts/setup.sh` installs.
+pub fn kubectl_bin() -> PathBuf {
+    std::env::var_os("TUG_KUBECTL").map_or_else(|| PathBuf::from("/opt/tugboat/bin/kubectl"), PathBuf::from)
+}
+
+/// A running `tug server`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts a server on a free port and waits until the API answers.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir) -> Server {
+        let mut child = Command::new(TUG)
+            .args(["server", "--bind-address", "127.0.0.1", "--https-port", "0", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tug starts");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[tug] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let server = Server { child, dir, log: rx };
+        server.wait_for_log("API server ready");
+        server
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same data directory.
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Server::start_in(dir)
+    }
+
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .log
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no {needle:?} in the server log"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig.yaml")
+    }
+
+    /// Runs kubectl with this server's kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, "")
+    }
+
+    /// Runs kubectl with `stdin` as its standard input (for `-f -`).
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(kubectl_bin())
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs (scripts/setup.sh installs it)");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs kubectl and returns its stdout, failing the test if it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The rows of kubectl's table output, split on runs of spaces.
+pub fn rows(output: &str) -> Vec<Vec<String>> {
+    output.lines().map(|l| l.split_whitespace().map(str::to_string).collect()).collect()
+}

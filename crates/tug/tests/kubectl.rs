@@ -1,0 +1,222 @@
+//! End to end: the real kubectl v1.35 against a real `tug server`.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use common::{Server, kubectl_bin, rows};
+
+const GAME_CONFIG: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: game-config
+  labels: {app: game}
+data:
+  lives: \"3\"
+  color: blue
+";
+
+#[test]
+fn namespaces_exist_from_the_start() {
+    let s = Server::start();
+    let out = s.ok(&["get", "namespaces"]);
+    let table = rows(&out);
+    assert_eq!(table[0], ["NAME", "STATUS", "AGE"]);
+    for ns in ["default", "kube-node-lease", "kube-public", "kube-system"] {
+        assert!(table.iter().any(|r| r[0] == ns && r[1] == "Active"), "{ns} missing:\n{out}");
+    }
+    let svc =
+        s.ok(&["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].port}"]);
+    assert_eq!(svc, "10.43.0.1 443");
+}
+
+#[test]
+fn apply_reapply_label_patch_and_delete_a_configmap() {
+    let s = Server::start();
+    let apply = |doc: &str| {
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], doc);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(apply(GAME_CONFIG), "configmap/game-config created\n");
+    let table = rows(&s.ok(&["get", "configmaps"]));
+    assert_eq!(table[0], ["NAME", "DATA", "AGE"]);
+    assert_eq!(&table[1][..2], ["game-config", "2"]);
+    assert_eq!(apply(GAME_CONFIG), "configmap/game-config unchanged\n");
+    assert_eq!(apply(&GAME_CONFIG.replace("\"3\"", "\"5\"")), "configmap/game-config configured\n");
+    assert_eq!(s.ok(&["get", "cm", "game-config", "-o", "jsonpath={.data.lives}"]), "5");
+
+    assert_eq!(s.ok(&["label", "cm", "game-config", "tier=backend"]), "configmap/game-config labeled\n");
+    let labeled = rows(&s.ok(&["get", "cm", "--show-labels"]));
+    assert_eq!(labeled[1].last().unwrap(), "app=game,tier=backend");
+    assert_eq!(rows(&s.ok(&["get", "cm", "-l", "tier=backend", "-o", "name"]))[0], ["configmap/game-config"]);
+    assert_eq!(s.ok(&["get", "cm", "-l", "tier!=backend", "-o", "name"]), "");
+
+    s.ok(&["patch", "cm", "game-config", "--type=merge", "-p", r#"{"data":{"color":"red"}}"#]);
+    s.ok(&[
+        "patch",
+        "cm",
+        "game-config",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/data/level","value":"9"}]"#,
+    ]);
+    s.ok(&["patch", "cm", "game-config", "-p", r#"{"metadata":{"annotations":{"note":"hi"}}}"#]);
+    let data = s.ok(&[
+        "get",
+        "cm",
+        "game-config",
+        "-o",
+        "jsonpath={.data.color} {.data.level} {.metadata.annotations.note}",
+    ]);
+    assert_eq!(data, "red 9 hi");
+    let err = s.fails(&[
+        "patch",
+        "cm",
+        "game-config",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/data/color","value":"blue"}]"#,
+    ]);
+    assert!(err.contains("The request is invalid") && err.contains("test failed"), "{err}");
+
+    let out = s.ok(&["delete", "cm", "game-config"]);
+    assert!(out.starts_with("configmap \"game-config\" deleted"), "{out}");
+    let err = s.fails(&["get", "cm", "game-config"]);
+    assert_eq!(err.trim(), "Error from server (NotFound): configmaps \"game-config\" not found");
+}
+
+#[test]
+fn server_dry_run_stores_nothing() {
+    let s = Server::start();
+    let out = s.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], GAME_CONFIG);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "configmap/game-config created (server dry run)\n");
+    assert!(s.fails(&["get", "cm", "game-config"]).contains("NotFound"));
+}
+
+#[test]
+fn bad_requests_get_upstreams_errors() {
+    let s = Server::start();
+    let bad_name = GAME_CONFIG.replace("name: game-config", "name: Game_Config");
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &bad_name);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ConfigMap \"Game_Config\" is invalid: metadata.name: Invalid value: \"Game_Config\": a lowercase RFC 1123 subdomain"),
+        "{err}"
+    );
+    let out = s.kubectl_stdin(&["apply", "-n", "nowhere", "-f", "-"], GAME_CONFIG);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("namespaces \"nowhere\" not found"), "{err}");
+    let err = s.fails(&["get", "pods", "--field-selector", "spec.nope=x"]);
+    assert!(err.contains("field label not supported: spec.nope"), "{err}");
+}
+
+#[test]
+fn unknown_bearer_tokens_are_unauthorized() {
+    let s = Server::start();
+    let server = s.ok(&["config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"]);
+    let empty = s.data_dir().join("empty-kubeconfig");
+    std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
+    let out = Command::new(kubectl_bin())
+        .args([
+            "--server",
+            &server,
+            "--insecure-skip-tls-verify",
+            "--token",
+            "not-a-token",
+            "get",
+            "namespaces",
+        ])
+        .env("KUBECONFIG", &empty)
+        .env("HOME", s.data_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error: You must be logged in to the server"), "{err}");
+}
+
+#[test]
+fn discovery_serves_the_builtin_resources() {
+    let s = Server::start();
+    let resources = rows(&s.ok(&["api-resources"]));
+    assert_eq!(resources[0], ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]);
+    assert!(
+        resources
+            .contains(&["deployments", "deploy", "apps/v1", "true", "Deployment"].map(String::from).to_vec())
+    );
+    assert!(resources.contains(&["namespaces", "ns", "v1", "false", "Namespace"].map(String::from).to_vec()));
+    let versions = s.ok(&["api-versions"]);
+    for gv in ["v1", "apps/v1", "batch/v1", "autoscaling/v2", "networking.k8s.io/v1"] {
+        assert!(versions.lines().any(|l| l == gv), "{gv} missing:\n{versions}");
+    }
+    let server_version = s.ok(&["version", "-o", "json"]);
+    assert!(server_version.contains("\"minor\": \"35\""), "{server_version}");
+}
+
+#[test]
+fn lists_paginate() {
+    let s = Server::start();
+    for i in 0..7 {
+        let doc = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: page-{i}\n");
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], &doc);
+        assert!(out.status.success());
+    }
+    let names = s.ok(&["get", "cm", "--chunk-size=2", "-o", "name"]);
+    let want: Vec<String> = (0..7).map(|i| format!("configmap/page-{i}")).collect();
+    assert_eq!(names.lines().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn watch_streams_changes() {
+    let s = Server::start();
+    let mut child = Command::new(kubectl_bin())
+        .args(["get", "configmaps", "--watch", "-o", "name"])
+        .env("KUBECONFIG", s.kubeconfig())
+        .env("HOME", s.data_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The watch is running once it has listed (and printed) the existing objects; creating
+    // repeatedly until it reports one avoids depending on when it started.
+    for i in 0.. {
+        let doc = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched-{i}\n");
+        assert!(s.kubectl_stdin(&["apply", "-f", "-"], &doc).status.success());
+        if let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+            assert!(line.starts_with("configmap/watched-"), "{line}");
+            break;
+        }
+        assert!(i < 5, "the watch never reported a change");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn restart_keeps_objects_and_credentials() {
+    let s = Server::start();
+    assert!(s.kubectl_stdin(&["apply", "-f", "-"], GAME_CONFIG).status.success());
+    let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
+    let token = std::fs::read_to_string(s.data_dir().join("token")).unwrap();
+    let s = s.restart();
+    assert_eq!(std::fs::read_to_string(s.data_dir().join("token")).unwrap(), token);
+    // Same CA and admin credentials: the old kubeconfig still works (the port may differ).
+    let ca = |k: &str| k.lines().find(|l| l.contains("certificate-authority-data")).unwrap().to_string();
+    assert_eq!(ca(&std::fs::read_to_string(s.kubeconfig()).unwrap()), ca(&kubeconfig));
+    assert_eq!(s.ok(&["get", "cm", "game-config", "-o", "jsonpath={.data.color}"]), "blue");
+}
