@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tug_store::{
     Store,
     compactor::{self, Retention},
@@ -14,6 +15,8 @@ use tug_store::{
 use crate::cli::ServerArgs;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    // Installed first, so that a signal during start-up stops the server cleanly too.
+    let shutdown = ShutdownSignals::install()?;
     let store = open_datastore(&args).await?;
     let revision = store.revision().await?;
     tracing::info!(revision, "datastore ready");
@@ -31,7 +34,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "API server ready; point kubectl at it with: export KUBECONFIG={}",
         api.kubeconfig.display()
     );
-    shutdown_signal().await?;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     api.stop();
     compaction.abort();
@@ -58,13 +61,24 @@ async fn open_datastore(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, caught from the moment they are installed.
+struct ShutdownSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
