@@ -19,16 +19,12 @@ else
 fi
 
 for _ in $(seq 1 100); do
-  grep -q "datastore ready" "$data_dir/server.log" 2>/dev/null && break
+  grep -q "API server ready" "$data_dir/server.log" 2>/dev/null && break
   kill -0 "$(cat "$data_dir/server.pid")" 2>/dev/null || { cat "$data_dir/server.log"; exit 1; }
   sleep 0.1
 done
-grep -q "datastore ready" "$data_dir/server.log" || { cat "$data_dir/server.log"; exit 1; }
+grep -q "API server ready" "$data_dir/server.log" || { cat "$data_dir/server.log"; exit 1; }
 
 echo "tug server is running (pid $(cat "$data_dir/server.pid")), log: $data_dir/server.log"
-if [ -f "$data_dir/kubeconfig.yaml" ]; then
-  echo "point kubectl at it with: export KUBECONFIG=$data_dir/kubeconfig.yaml"
-else
-  echo "This release runs the datastore only; the API server that kubectl talks to is the next"
-  echo "milestone. Once it lands this script prints: export KUBECONFIG=$data_dir/kubeconfig.yaml"
-fi
+echo "point kubectl at it with: export KUBECONFIG=$data_dir/kubeconfig.yaml"
+echo "(kubectl v1.35 is installed at /opt/tugboat/bin/kubectl if you have none)"

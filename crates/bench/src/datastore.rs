@@ -146,28 +146,23 @@ async fn throughput(
     value: &Bytes,
 ) -> anyhow::Result<f64> {
     let t = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let store = store.clone();
-            let value = value.clone();
-            let name = name.to_string();
-            tokio::spawn(async move {
-                for i in (c..total).step_by(clients) {
-                    store.create(&format!("/bench/{name}/{i:08}"), value.clone()).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
+    create_keys(store, &format!("/bench/{name}/"), clients, total, value).await?;
     Ok(total as f64 / t.elapsed().as_secs_f64())
 }
 
 /// Creates `count` keys under `prefix` with 256 concurrent writers.
 async fn load(store: &Arc<dyn Store>, prefix: &str, count: usize, value: &Bytes) -> anyhow::Result<()> {
-    let clients = 256;
+    create_keys(store, prefix, 256, count, value).await
+}
+
+/// Creates keys `<prefix>00000000` .. `count`, shared among `clients` concurrent writers.
+async fn create_keys(
+    store: &Arc<dyn Store>,
+    prefix: &str,
+    clients: usize,
+    count: usize,
+    value: &Bytes,
+) -> anyhow::Result<()> {
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let store = store.clone();

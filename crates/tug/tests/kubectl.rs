@@ -220,3 +220,15 @@ fn restart_keeps_objects_and_credentials() {
     assert_eq!(ca(&std::fs::read_to_string(s.kubeconfig()).unwrap()), ca(&kubeconfig));
     assert_eq!(s.ok(&["get", "cm", "game-config", "-o", "jsonpath={.data.color}"]), "blue");
 }
+
+#[test]
+fn etcd_backend_serves_the_same_api() {
+    let etcd_dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let etcd = rt.block_on(tug_store::etcd::LocalEtcd::start(etcd_dir.path())).expect("etcd starts");
+    let s = Server::start_with(tempfile::tempdir().unwrap(), &["--datastore-endpoint", &etcd.endpoint()]);
+    assert!(s.startup_log.iter().any(|l| l.contains("using etcd")));
+    assert!(s.kubectl_stdin(&["apply", "-f", "-"], GAME_CONFIG).status.success());
+    assert_eq!(s.ok(&["get", "cm", "game-config", "-o", "jsonpath={.data.color}"]), "blue");
+    assert!(rows(&s.ok(&["get", "ns"])).iter().any(|r| r[0] == "kube-system"));
+}

@@ -38,13 +38,17 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Error> {
         )
         .into());
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}"))
-    })?;
+    let value = parse_json(body)?;
     if !value.is_object() {
         return Err(ApiError::bad_request("the body of the request must be a JSON object").into());
     }
     Ok(value)
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Error> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")).into()
+    })
 }
 
 fn now() -> String {
@@ -321,9 +325,7 @@ pub async fn patch(
     let kind = PatchType::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(Reason::UnsupportedMediaType, format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"))
     })?;
-    let patch_doc: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}"))
-    })?;
+    let patch_doc = parse_json(&body)?;
     for _ in 0..MAX_RETRIES {
         let (kv, current) = read_current(&state, &target).await?;
         let mut patched = current.clone();

@@ -23,6 +23,8 @@ pub struct Server {
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub log: mpsc::Receiver<String>,
+    /// Log lines up to the readiness line.
+    pub startup_log: Vec<String>,
 }
 
 impl Server {
@@ -33,9 +35,15 @@ impl Server {
     }
 
     pub fn start_in(dir: tempfile::TempDir) -> Server {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts a server with extra command-line arguments.
+    pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let mut child = Command::new(TUG)
             .args(["server", "--bind-address", "127.0.0.1", "--https-port", "0", "--data-dir"])
             .arg(dir.path())
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -48,9 +56,25 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let server = Server { child, dir, log: rx };
-        server.wait_for_log("API server ready");
-        server
+        let mut server = Server { child, dir, log: rx, startup_log: Vec::new() };
+        loop {
+            let line = server.next_log_line();
+            let ready = line.contains("API server ready");
+            server.startup_log.push(line);
+            if ready {
+                return server;
+            }
+        }
+    }
+
+    fn next_log_line(&self) -> String {
+        self.log.recv_timeout(Duration::from_secs(30)).expect("the server logs within 30 s")
+    }
+
+    /// Sends SIGINT and waits for the server to exit.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        self.child.wait().unwrap()
     }
 
     /// Stops the server (SIGKILL) and starts it again on the same data directory.
@@ -63,10 +87,7 @@ impl Server {
 
     pub fn wait_for_log(&self, needle: &str) -> String {
         loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no {needle:?} in the server log"));
+            let line = self.next_log_line();
             if line.contains(needle) {
                 return line;
             }
