@@ -232,3 +232,54 @@ fn etcd_backend_serves_the_same_api() {
     assert_eq!(s.ok(&["get", "cm", "game-config", "-o", "jsonpath={.data.color}"]), "blue");
     assert!(rows(&s.ok(&["get", "ns"])).iter().any(|r| r[0] == "kube-system"));
 }
+
+const WEB_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+        ports:
+        - containerPort: 80
+";
+
+#[test]
+fn scale_set_image_and_restart_a_deployment() {
+    let s = Server::start();
+    assert!(s.kubectl_stdin(&["apply", "-f", "-"], WEB_DEPLOYMENT).status.success());
+    let gen_of = || s.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.generation}"]);
+    assert_eq!(gen_of(), "1");
+
+    assert_eq!(s.ok(&["scale", "deployment", "web", "--replicas=4"]), "deployment.apps/web scaled\n");
+    assert_eq!(s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "4");
+    assert_eq!(gen_of(), "2", "a replicas change is a spec change");
+    let scale = s.ok(&["get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web/scale"]);
+    assert!(scale.contains(r#""kind":"Scale""#) && scale.contains(r#""selector":"app=web""#), "{scale}");
+
+    assert_eq!(
+        s.ok(&["set", "image", "deployment/web", "nginx=nginx:1.26"]),
+        "deployment.apps/web image updated\n"
+    );
+    let container = s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"]);
+    assert_eq!(container, "nginx:1.26 80", "strategic merge keeps the container's other fields");
+
+    assert_eq!(s.ok(&["rollout", "restart", "deployment/web"]), "deployment.apps/web restarted\n");
+    let annotations = s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.metadata.annotations}"]);
+    assert!(annotations.contains("kubectl.kubernetes.io/restartedAt"), "{annotations}");
+
+    let table = rows(&s.ok(&["get", "deployments"]));
+    assert_eq!(table[0], ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    assert_eq!(&table[1][..4], ["web", "0/4", "0", "0"]);
+    let all = s.ok(&["get", "all"]);
+    assert!(all.contains("deployment.apps/web") && all.contains("service/kubernetes"), "{all}");
+    assert!(s.fails(&["scale", "deployment", "web", "--replicas=-1"]).contains("replicas"));
+}

@@ -2,6 +2,7 @@
 //! writes and watches live in their own modules.
 
 mod read;
+mod scale;
 mod watch;
 mod write;
 

@@ -19,7 +19,10 @@ pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<
     let name = target.name.clone().unwrap_or_default();
     let (kv, rev) = state.store.get(&target.key(&name)).await?;
     let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
-    let obj = to_object(&kv)?;
+    let mut obj = to_object(&kv)?;
+    if target.subresource.as_deref() == Some("scale") {
+        obj = super::scale::to_scale(&obj);
+    }
     if wants_table(&headers) {
         return Ok(json_response(table::table(
             &target.resource.kind,

@@ -185,7 +185,9 @@ fn defaults_on_create(kind: &str, obj: &mut Value) {
 /// Combines the stored object and the one a client sent into what is stored next.
 fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<Value, Error> {
     let res = &target.resource;
-    meta::check_type(&mut next, res)?;
+    if target.subresource.as_deref() != Some("scale") {
+        meta::check_type(&mut next, res)?;
+    }
     let name = target.name.as_deref().unwrap_or_default();
     if meta_str(&next, "name").is_some_and(|n| n != name) {
         return Err(ApiError::bad_request(format!(
@@ -202,6 +204,7 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
             merged["status"] = next.get("status").cloned().unwrap_or(Value::Null);
             merged
         }
+        Some("scale") => super::scale::apply_scale(current, &next)?,
         Some(other) => {
             return Err(ApiError::method_not_allowed(format!("updating {other} is not supported yet")).into());
         }
@@ -244,6 +247,14 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
         metadata_mut(&mut next).insert("generation".into(), json!(bumped));
     }
     Ok(next)
+}
+
+/// What a client reads and writes at the target: the object, or its Scale.
+fn present(target: &Target, obj: Value) -> Value {
+    match target.subresource.as_deref() {
+        Some("scale") => super::scale::to_scale(&obj),
+        _ => obj,
+    }
 }
 
 async fn read_current(state: &AppState, target: &Target) -> Result<(KeyValue, Value), Error> {
@@ -305,7 +316,7 @@ pub async fn update(state: AppState, target: Target, params: Params, body: Bytes
         }
         let prepared = prepare_update(&target, &current, next.clone())?;
         if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
-            return Ok(json_response(stored));
+            return Ok(json_response(present(&target, stored)));
         }
         if precondition.is_some() {
             return Err(conflict(&target));
@@ -328,7 +339,7 @@ pub async fn patch(
     let patch_doc = parse_json(&body)?;
     for _ in 0..MAX_RETRIES {
         let (kv, current) = read_current(&state, &target).await?;
-        let mut patched = current.clone();
+        let mut patched = present(&target, current.clone());
         match kind {
             PatchType::MergePatch => patch::merge_patch(&mut patched, &patch_doc),
             PatchType::JsonPatch => patch::json_patch(&mut patched, &patch_doc)
@@ -353,7 +364,7 @@ pub async fn patch(
         }
         let prepared = prepare_update(&target, &current, patched)?;
         if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
-            return Ok(json_response(stored));
+            return Ok(json_response(present(&target, stored)));
         }
     }
     Err(conflict(&target))
