@@ -5,6 +5,7 @@
 // would only move the cost to every construction site.
 #![allow(clippy::result_large_err)]
 
+pub mod crd;
 pub mod meta;
 pub mod patch;
 pub mod resources;

@@ -14,6 +14,21 @@ pub struct Resource {
     pub categories: Vec<String>,
     pub verbs: Vec<String>,
     pub subresources: Vec<Subresource>,
+    /// Served from a CustomResourceDefinition.
+    pub custom: bool,
+    /// A custom resource's `additionalPrinterColumns` (empty for built-ins).
+    pub printer_columns: Vec<PrinterColumn>,
+}
+
+/// One `additionalPrinterColumns` entry of a CustomResourceDefinition version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrinterColumn {
+    pub name: String,
+    pub type_: String,
+    pub format: String,
+    pub description: String,
+    pub priority: i64,
+    pub json_path: String,
 }
 
 /// A subresource such as `status` or `scale`, with the kind it reads and writes.
@@ -154,9 +169,102 @@ pub fn builtin() -> Vec<Resource> {
                         verbs: strings(verbs),
                     })
                     .collect(),
+                custom: false,
+                printer_columns: Vec::new(),
             }
         })
         .collect()
+}
+
+/// The resources a CustomResourceDefinition serves, one per served version, storage version
+/// first (it is the preferred one).
+///
+/// # Errors
+/// A message naming the missing field when the definition is incomplete.
+pub fn from_crd(crd: &serde_json::Value) -> Result<Vec<Resource>, String> {
+    use serde_json::Value;
+    let text = |path: &str| crd.pointer(path).and_then(Value::as_str).unwrap_or_default().to_string();
+    let list = |path: &str| -> Vec<String> {
+        crd.pointer(path)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let (group, kind, plural) = (text("/spec/group"), text("/spec/names/kind"), text("/spec/names/plural"));
+    for (field, value) in [("spec.group", &group), ("spec.names.kind", &kind), ("spec.names.plural", &plural)]
+    {
+        if value.is_empty() {
+            return Err(format!("{field}: Required value"));
+        }
+    }
+    let singular = match text("/spec/names/singular") {
+        s if s.is_empty() => kind.to_lowercase(),
+        s => s,
+    };
+    let namespaced = text("/spec/scope") != "Cluster";
+    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut out: Vec<Resource> = Vec::new();
+    for v in versions.iter().filter(|v| v.get("served").and_then(Value::as_bool).unwrap_or(false)) {
+        let version = v.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut subresources = Vec::new();
+        if v.pointer("/subresources/status").is_some() {
+            subresources.push(Subresource {
+                name: "status".into(),
+                group: group.clone(),
+                version: version.clone(),
+                kind: kind.clone(),
+                verbs: strings(STATUS_VERBS),
+            });
+        }
+        if v.pointer("/subresources/scale").is_some() {
+            subresources.push(Subresource {
+                name: "scale".into(),
+                group: "autoscaling".into(),
+                version: "v1".into(),
+                kind: "Scale".into(),
+                verbs: strings(STATUS_VERBS),
+            });
+        }
+        let printer_columns = v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .map(|cols| {
+                cols.iter()
+                    .map(|c| {
+                        let t = |f: &str| c.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
+                        PrinterColumn {
+                            name: t("name"),
+                            type_: t("type"),
+                            format: t("format"),
+                            description: t("description"),
+                            priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                            json_path: t("jsonPath"),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let resource = Resource {
+            group: group.clone(),
+            version,
+            kind: kind.clone(),
+            plural: plural.clone(),
+            singular: singular.clone(),
+            namespaced,
+            short_names: list("/spec/names/shortNames"),
+            categories: list("/spec/names/categories"),
+            verbs: strings(ALL_VERBS),
+            subresources,
+            custom: true,
+            printer_columns,
+        };
+        if v.get("storage").and_then(Value::as_bool).unwrap_or(false) {
+            out.insert(0, resource);
+        } else {
+            out.push(resource);
+        }
+    }
+    Ok(out)
 }
 
 fn strings(s: &[&str]) -> Vec<String> {
@@ -166,6 +274,30 @@ fn strings(s: &[&str]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crds_become_resources_storage_version_first() {
+        let crd = serde_json::json!({
+            "spec": {
+                "group": "stable.example.com",
+                "scope": "Namespaced",
+                "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]},
+                "versions": [
+                    {"name": "v1beta1", "served": true, "storage": false},
+                    {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                     "additionalPrinterColumns": [{"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec"}]},
+                    {"name": "v0", "served": false, "storage": false},
+                ],
+            }
+        });
+        let rs = from_crd(&crd).unwrap();
+        assert_eq!(rs.iter().map(|r| r.version.as_str()).collect::<Vec<_>>(), ["v1", "v1beta1"]);
+        assert_eq!(rs[0].short_names, ["ct"]);
+        assert!(rs[0].subresource("status").is_some() && rs[1].subresource("status").is_none());
+        assert_eq!(rs[0].printer_columns[0].json_path, ".spec.cronSpec");
+        assert_eq!(rs[0].key_prefix(), "/registry/stable.example.com/crontabs/");
+        assert!(from_crd(&serde_json::json!({"spec": {}})).unwrap_err().contains("spec.group"));
+    }
 
     #[test]
     fn plurals_are_unique_within_a_group_version() {

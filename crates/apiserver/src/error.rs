@@ -1,4 +1,4 @@
-//! The one place that turns errors into HTTP responses: always a `Status` body.
+//! The one place that turns errors into HTTP responses.
 
 use axum::{
     http::{StatusCode, header},
@@ -7,13 +7,19 @@ use axum::{
 use tug_api::status::ApiError;
 use tug_store::StoreError;
 
-/// Handler error: an [`ApiError`] rendered as a `Status` (boxed: errors are the cold path).
+/// Handler error.
 #[derive(Debug)]
-pub struct Error(pub Box<ApiError>);
+pub enum Error {
+    /// Rendered as a `Status` (boxed: errors are the cold path).
+    Api(Box<ApiError>),
+    /// A path that names no resource. Upstream answers these with a plain-text
+    /// `404 page not found`, not a `Status`, and clients word their errors from that.
+    PageNotFound,
+}
 
 impl From<ApiError> for Error {
     fn from(e: ApiError) -> Self {
-        Error(Box::new(e))
+        Error::Api(Box::new(e))
     }
 }
 
@@ -31,14 +37,24 @@ impl From<StoreError> for Error {
             StoreError::InvalidArgument(msg) => ApiError::bad_request(msg),
             other => ApiError::internal(other.to_string()),
         };
-        Error(Box::new(api))
+        api.into()
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let code = StatusCode::from_u16(self.0.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = self.0.to_status().to_string();
-        (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        match self {
+            Error::PageNotFound => (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "404 page not found\n",
+            )
+                .into_response(),
+            Error::Api(err) => {
+                let code = StatusCode::from_u16(err.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                (code, [(header::CONTENT_TYPE, "application/json")], err.to_status().to_string())
+                    .into_response()
+            }
+        }
     }
 }

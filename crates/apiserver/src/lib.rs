@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod bootstrap;
+mod crds;
 pub mod discovery;
 pub mod error;
 mod openapi;
@@ -43,7 +44,7 @@ pub struct ApiServer {
     pub addr: SocketAddr,
     pub kubeconfig: PathBuf,
     pub token: String,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ApiServer {
@@ -71,11 +72,11 @@ impl ApiServer {
         let kubeconfig = config.data_dir.join("kubeconfig.yaml");
         pki.write_kubeconfig(&kubeconfig, &url)?;
 
-        let state = AppState {
-            store,
-            registry: Registry::builtin(),
-            advertise: format!("{local_host}:{}", addr.port()),
-        };
+        let registry = Registry::builtin();
+        let loaded =
+            crds::load(store.as_ref(), &registry).await.context("loading CustomResourceDefinitions")?;
+        let crd_task = tokio::spawn(crds::follow(store.clone(), registry.clone(), loaded));
+        let state = AppState { store, registry, advertise: format!("{local_host}:{}", addr.port()) };
         let mut tokens = HashMap::new();
         tokens.insert(
             pki.token.clone(),
@@ -86,11 +87,13 @@ impl ApiServer {
         );
         let app = router(state, Tokens(Arc::new(tokens)));
         let task = tokio::spawn(tls::serve(listener, tls, app));
-        Ok(ApiServer { addr, kubeconfig, token: pki.token, task })
+        Ok(ApiServer { addr, kubeconfig, token: pki.token, tasks: vec![task, crd_task] })
     }
 
     pub fn stop(self) {
-        self.task.abort();
+        for task in self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -112,11 +115,6 @@ fn router(state: AppState, tokens: Tokens) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .merge(api)
-        .fallback(|| async {
-            error::Error::from(tug_api::status::ApiError::new(
-                tug_api::status::Reason::NotFound,
-                "the server could not find the requested resource",
-            ))
-        })
+        .fallback(|| async { error::Error::PageNotFound })
         .with_state(state)
 }

@@ -1,18 +1,24 @@
-//! The resources this server serves, looked up by group, version and plural.
+//! The resources this server serves, looked up by group, version and plural: the built-ins and
+//! whatever CustomResourceDefinitions define.
 
-use std::sync::{Arc, RwLock};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use tug_api::resources::{Resource, builtin};
 
-/// Served resources. Behind a lock because custom resources will be added at run time.
+/// Served resources. Cheap to clone; custom resources change at run time.
 #[derive(Clone)]
 pub struct Registry {
-    resources: Arc<RwLock<Vec<Arc<Resource>>>>,
+    builtin: Arc<Vec<Arc<Resource>>>,
+    /// By CRD name (`<plural>.<group>`).
+    custom: Arc<RwLock<BTreeMap<String, Vec<Arc<Resource>>>>>,
 }
 
 impl Registry {
     pub fn builtin() -> Self {
-        Registry { resources: Arc::new(RwLock::new(builtin().into_iter().map(Arc::new).collect())) }
+        Registry { builtin: Arc::new(builtin().into_iter().map(Arc::new).collect()), custom: Arc::default() }
     }
 
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<Resource>> {
@@ -20,7 +26,18 @@ impl Registry {
     }
 
     pub fn all(&self) -> Vec<Arc<Resource>> {
-        self.resources.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        let custom = self.custom.read().unwrap_or_else(PoisonError::into_inner);
+        self.builtin.iter().cloned().chain(custom.values().flatten().cloned()).collect()
+    }
+
+    /// Serves (or re-serves) the resources of one CustomResourceDefinition.
+    pub fn set_custom(&self, crd: &str, resources: Vec<Resource>) {
+        let resources = resources.into_iter().map(Arc::new).collect();
+        self.custom.write().unwrap_or_else(PoisonError::into_inner).insert(crd.to_string(), resources);
+    }
+
+    pub fn remove_custom(&self, crd: &str) {
+        self.custom.write().unwrap_or_else(PoisonError::into_inner).remove(crd);
     }
 
     /// Groups in serving order, each with its versions in preference order.

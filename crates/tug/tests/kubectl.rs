@@ -283,3 +283,93 @@ fn scale_set_image_and_restart_a_deployment() {
     assert!(all.contains("deployment.apps/web") && all.contains("service/kubernetes"), "{all}");
     assert!(s.fails(&["scale", "deployment", "web", "--replicas=-1"]).contains("replicas"));
 }
+
+const CRONTAB_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                cronSpec: {type: string}
+                image: {type: string}
+                replicas: {type: integer}
+      additionalPrinterColumns:
+      - name: Spec
+        type: string
+        jsonPath: .spec.cronSpec
+      - name: Replicas
+        type: integer
+        jsonPath: .spec.replicas
+      - name: Age
+        type: date
+        jsonPath: .metadata.creationTimestamp
+  scope: Namespaced
+  names:
+    plural: crontabs
+    singular: crontab
+    kind: CronTab
+    shortNames:
+    - ct
+";
+
+const CRONTAB: &str = "apiVersion: stable.example.com/v1
+kind: CronTab
+metadata:
+  name: my-new-cron-object
+spec:
+  cronSpec: \"* * * * */5\"
+  image: my-awesome-cron-image
+  replicas: 1
+";
+
+#[test]
+fn custom_resources_are_served_from_their_definition() {
+    let s = Server::start();
+    assert_eq!(
+        String::from_utf8_lossy(&s.kubectl_stdin(&["apply", "-f", "-"], CRONTAB_CRD).stdout),
+        "customresourcedefinition.apiextensions.k8s.io/crontabs.stable.example.com created\n"
+    );
+    let established = s.ok(&[
+        "get",
+        "crd",
+        "crontabs.stable.example.com",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+    ]);
+    assert_eq!(established, "True");
+    // The new resource is served as soon as the definition is stored.
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], CRONTAB);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "crontab.stable.example.com/my-new-cron-object created\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = rows(&s.ok(&["get", "crontab"]));
+    assert_eq!(table[0], ["NAME", "SPEC", "REPLICAS", "AGE"]);
+    assert_eq!(&table[1][..7], ["my-new-cron-object", "*", "*", "*", "*", "*/5", "1"]);
+    assert_eq!(
+        s.ok(&["get", "ct", "my-new-cron-object", "-o", "jsonpath={.spec.image}"]),
+        "my-awesome-cron-image"
+    );
+    assert!(s.ok(&["api-resources", "--api-group=stable.example.com"]).contains("crontabs"));
+
+    s.ok(&["delete", "crd", "crontabs.stable.example.com"]);
+    // kubectl's discovery cache still knows the resource, so it asks and gets upstream's 404.
+    let err = s.fails(&["get", "crontabs"]);
+    assert!(
+        err.contains("the server could not find the requested resource (get crontabs.stable.example.com)"),
+        "{err}"
+    );
+}

@@ -7,6 +7,9 @@
 mod apps;
 mod batch;
 mod core;
+mod custom;
+
+pub use custom::custom_table;
 mod networking;
 mod other;
 
@@ -135,10 +138,16 @@ pub fn table(
 }
 
 fn row(kind: &str, obj: &Value, include: IncludeObject, now: Timestamp) -> Value {
-    let mut row = json!({"cells": cells(kind, obj, now)});
+    let mut row = object_row(cells(kind, obj, now), obj, include);
     if let Some(conditions) = row_conditions(kind, obj) {
         row["conditions"] = conditions;
     }
+    row
+}
+
+/// A row of `cells` carrying what `include` asks of `obj`.
+fn object_row(cells: Vec<Value>, obj: &Value, include: IncludeObject) -> Value {
+    let mut row = json!({"cells": cells});
     match include {
         IncludeObject::None => {}
         IncludeObject::Object => row["object"] = obj.clone(),

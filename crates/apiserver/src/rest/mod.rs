@@ -45,6 +45,16 @@ impl Target {
         object_key(&self.resource, self.namespace.as_deref(), name)
     }
 
+    /// A stored object as this version of its resource presents it. Custom resources convert
+    /// between versions by apiVersion alone (the `None` conversion strategy); built-ins are
+    /// stored in the version they are served in.
+    pub fn present_version(&self, mut obj: Value) -> Value {
+        if self.resource.custom {
+            obj["apiVersion"] = Value::String(self.resource.api_version());
+        }
+        obj
+    }
+
     /// Storage prefix of the collection (one namespace, or all of them).
     pub fn collection_prefix(&self) -> String {
         match &self.namespace {
@@ -93,12 +103,7 @@ fn resolve(state: &AppState, group: &str, version: &str, rest: &str) -> Result<T
     if watch_path {
         segments.remove(0);
     }
-    let not_found = || {
-        Error::from(ApiError::new(
-            tug_api::status::Reason::NotFound,
-            "the server could not find the requested resource",
-        ))
-    };
+    let not_found = || Error::PageNotFound;
     let find = |plural: &str| state.registry.find(group, version, plural).ok_or_else(not_found);
     let (resource, namespace, name, subresource) = match segments.as_slice() {
         [plural] => (find(plural)?, None, None, None),

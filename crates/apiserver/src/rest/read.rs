@@ -7,6 +7,7 @@ use axum::{
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tug_api::{
+    resources::Resource,
     selector::{FieldSelector, LabelSelector},
     status::ApiError,
     table::{self, IncludeObject},
@@ -19,17 +20,16 @@ pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<
     let name = target.name.clone().unwrap_or_default();
     let (kv, rev) = state.store.get(&target.key(&name)).await?;
     let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
-    let mut obj = to_object(&kv)?;
+    let mut obj = target.present_version(to_object(&kv)?);
     if target.subresource.as_deref() == Some("scale") {
         obj = super::scale::to_scale(&obj);
     }
     if wants_table(&headers) {
-        return Ok(json_response(table::table(
-            &target.resource.kind,
+        return Ok(json_response(render_table(
+            &target.resource,
             &[obj],
             &rev.to_string(),
             IncludeObject::Metadata,
-            jiff::Timestamp::now(),
         )));
     }
     Ok(json_response(obj))
@@ -101,6 +101,16 @@ fn supported_field(kind: &str, field: &str) -> bool {
     extra.contains(&field)
 }
 
+/// A Table of `objects`: upstream's columns for built-ins, the definition's for custom resources.
+pub fn render_table(res: &Resource, objects: &[Value], rv: &str, include: IncludeObject) -> Value {
+    let now = jiff::Timestamp::now();
+    if res.custom {
+        table::custom_table(&res.printer_columns, objects, rv, include, now)
+    } else {
+        table::table(&res.kind, objects, rv, include, now)
+    }
+}
+
 pub fn wants_table(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
@@ -137,7 +147,7 @@ pub async fn list(
         }
         let last_key = page.kvs.last().map(|kv| kv.key.clone());
         for kv in &page.kvs {
-            let obj = to_object(kv)?;
+            let obj = target.present_version(to_object(kv)?);
             if filter.matches(&obj) {
                 items.push(obj);
             }
@@ -157,7 +167,7 @@ pub async fn list(
     let rv = revision.to_string();
     if wants_table(&headers) {
         let include = IncludeObject::from_param(params.get("includeObject").map(String::as_str));
-        let mut t = table::table(&target.resource.kind, &items, &rv, include, jiff::Timestamp::now());
+        let mut t = render_table(&target.resource, &items, &rv, include);
         if let Some(token) = next {
             t["metadata"]["continue"] = json!(token);
         }

@@ -10,16 +10,12 @@ use axum::{
 };
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
-use tug_api::{
-    meta::metadata_mut,
-    status::ApiError,
-    table::{self, IncludeObject},
-};
+use tug_api::{meta::metadata_mut, status::ApiError, table::IncludeObject};
 use tug_store::{Event, EventKind, StoreError};
 
 use super::{
     Params, Target,
-    read::{Filter, wants_table},
+    read::{Filter, render_table, wants_table},
     to_object,
 };
 use crate::{AppState, error::Error};
@@ -30,8 +26,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 /// How events are rendered for this watcher.
 #[derive(Clone)]
 struct Render {
-    kind: String,
-    api_version: String,
+    target: Target,
     table: bool,
 }
 
@@ -40,9 +35,11 @@ impl Render {
         let object = if self.table && kind != "ERROR" && kind != "BOOKMARK" {
             let rv =
                 obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
-            table::table(&self.kind, &[obj], &rv, IncludeObject::Metadata, jiff::Timestamp::now())
-        } else {
+            render_table(&self.target.resource, &[obj], &rv, IncludeObject::Metadata)
+        } else if kind == "ERROR" {
             obj
+        } else {
+            self.target.present_version(obj)
         };
         let mut line = json!({"type": kind, "object": object}).to_string();
         line.push('\n');
@@ -56,7 +53,11 @@ impl Render {
         }
         self.line(
             "BOOKMARK",
-            json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": metadata}),
+            json!({
+                "kind": self.target.resource.kind,
+                "apiVersion": self.target.resource.api_version(),
+                "metadata": metadata,
+            }),
         )
     }
 
@@ -77,11 +78,7 @@ pub async fn watch(
         filter.fields = tug_api::selector::FieldSelector::parse(&format!("metadata.name={name}"))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    let render = Render {
-        kind: target.resource.kind.clone(),
-        api_version: target.resource.api_version(),
-        table: wants_table(&headers),
-    };
+    let render = Render { target: target.clone(), table: wants_table(&headers) };
     let timeout = params
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())

@@ -126,6 +126,13 @@ pub async fn create(
         }
     }
     defaults_on_create(&res.kind, &mut obj);
+    if res.kind == "CustomResourceDefinition" && res.group == "apiextensions.k8s.io" {
+        let causes = tug_api::crd::prepare(&mut obj, &now());
+        if !causes.is_empty() {
+            let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+            return Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into());
+        }
+    }
     for _attempt in 0..MAX_RETRIES {
         if generate {
             let base = meta_str(&obj, "generateName").unwrap_or_default().to_string();
@@ -420,8 +427,16 @@ pub async fn delete(state: AppState, target: Target, params: Params, body: Bytes
         if dry {
             return Ok(json_response(current));
         }
-        if target.resource.kind == "Namespace" {
+        if target.resource.kind == "Namespace" && !target.resource.custom {
             delete_namespace_contents(&state, target.name.as_deref().unwrap_or_default()).await?;
+        }
+        if target.resource.kind == "CustomResourceDefinition" && !target.resource.custom {
+            // Upstream's customresourcecleanup finalizer: the definition takes its objects along.
+            if let Ok(resources) = tug_api::resources::from_crd(&current)
+                && let Some(first) = resources.first()
+            {
+                delete_prefix(&state, &first.key_prefix()).await?;
+            }
         }
         match state.store.delete(&kv.key, Some(kv.mod_revision)).await {
             Ok(_) => return Ok(json_response(current)),
@@ -436,13 +451,18 @@ pub async fn delete(state: AppState, target: Target, params: Params, body: Bytes
 /// controllers issue) takes this over, with upstream's Terminating phase and finalizer.
 async fn delete_namespace_contents(state: &AppState, ns: &str) -> Result<(), Error> {
     for res in state.registry.all().iter().filter(|r| r.namespaced) {
-        let prefix = format!("{}{ns}/", res.key_prefix());
-        let page = state.store.list(&prefix, None, 0).await?;
-        for kv in page.kvs {
-            match state.store.delete(&kv.key, None).await {
-                Ok(_) | Err(StoreError::NotFound { .. }) => {}
-                Err(other) => return Err(other.into()),
-            }
+        delete_prefix(state, &format!("{}{ns}/", res.key_prefix())).await?;
+    }
+    Ok(())
+}
+
+/// Deletes every object stored under `prefix`.
+async fn delete_prefix(state: &AppState, prefix: &str) -> Result<(), Error> {
+    let page = state.store.list(prefix, None, 0).await?;
+    for kv in page.kvs {
+        match state.store.delete(&kv.key, None).await {
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Err(other) => return Err(other.into()),
         }
     }
     Ok(())
