@@ -373,3 +373,24 @@ fn custom_resources_are_served_from_their_definition() {
         "{err}"
     );
 }
+
+#[test]
+fn objects_are_defaulted_like_upstream() {
+    let s = Server::start();
+    assert!(s.kubectl_stdin(&["apply", "-f", "-"], WEB_DEPLOYMENT).status.success());
+    let got = s.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.strategy.type} {.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} \
+         {.spec.progressDeadlineSeconds} {.spec.template.spec.restartPolicy} \
+         {.spec.template.spec.containers[0].imagePullPolicy} {.spec.template.spec.containers[0].ports[0].protocol} \
+         {.spec.template.spec.containers[0].terminationMessagePath}",
+    ]);
+    assert_eq!(got, "RollingUpdate 25% 10 600 Always IfNotPresent TCP /dev/termination-log");
+    // Defaulting is stable: applying the same manifest again changes nothing.
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], WEB_DEPLOYMENT);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "deployment.apps/web unchanged\n");
+    assert!(s.ok(&["describe", "deployment", "web"]).contains("StrategyType:           RollingUpdate"));
+}

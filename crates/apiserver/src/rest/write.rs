@@ -7,6 +7,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tug_api::{
+    defaults,
     meta::{self, meta_str, metadata_mut},
     patch::{self, PatchType},
     status::{ApiError, Reason},
@@ -125,7 +126,9 @@ pub async fn create(
             m.remove("generation");
         }
     }
-    defaults_on_create(&res.kind, &mut obj);
+    if !res.custom {
+        defaults::apply_defaults(&res.group, &res.version, &res.kind, &mut obj);
+    }
     if res.kind == "CustomResourceDefinition" && res.group == "apiextensions.k8s.io" {
         let causes = tug_api::crd::prepare(&mut obj, &now());
         if !causes.is_empty() {
@@ -140,18 +143,23 @@ pub async fn create(
             metadata_mut(&mut obj).insert("name".into(), json!(name));
         }
         let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+        let mut candidate = obj.clone();
+        if !res.custom {
+            // Some create-time defaults use the final name (a Job's labels).
+            defaults::create_defaults(&res.group, &res.version, &res.kind, &mut candidate);
+        }
         let causes = meta::validate_name(&res, &name);
         if !causes.is_empty() {
             return Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into());
         }
         if dry_run(&params) {
-            return Ok(created(obj));
+            return Ok(created(candidate));
         }
         let key = super::object_key(&res, namespace.as_deref(), &name);
-        match state.store.create(&key, to_stored(&obj)?).await {
+        match state.store.create(&key, to_stored(&candidate)?).await {
             Ok(rev) => {
-                metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
-                return Ok(created(obj));
+                metadata_mut(&mut candidate).insert("resourceVersion".into(), json!(rev.to_string()));
+                return Ok(created(candidate));
             }
             Err(StoreError::AlreadyExists { .. }) if generate => continue,
             Err(StoreError::AlreadyExists { .. }) => {
@@ -176,17 +184,6 @@ async fn check_namespace_open(state: &AppState, ns: &str) -> Result<(), Error> {
         .into());
     }
     Ok(())
-}
-
-/// Fields upstream fills in on create that the tutorials' output shows.
-fn defaults_on_create(kind: &str, obj: &mut Value) {
-    if kind == "Namespace" {
-        obj["spec"] = json!({"finalizers": ["kubernetes"]});
-        obj["status"] = json!({"phase": "Active"});
-    }
-    if kind == "Secret" && obj.get("type").is_none() {
-        obj["type"] = json!("Opaque");
-    }
 }
 
 /// Combines the stored object and the one a client sent into what is stored next.
@@ -247,6 +244,9 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
             };
         }
         m.remove("resourceVersion");
+    }
+    if !res.custom {
+        defaults::apply_defaults(&res.group, &res.version, &res.kind, &mut next);
     }
     if meta::tracks_generation(&res.kind) {
         let gen_now = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
