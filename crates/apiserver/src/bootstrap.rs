@@ -46,6 +46,12 @@ pub async fn ensure(store: &dyn Store) -> Result<(), StoreError> {
         },
         "status": {"loadBalancer": {}},
     });
+    // Its address is claimed like any other Service's (see rest/allocate.rs).
+    let claim = format!("/registry/ranges/serviceips/{KUBERNETES_SERVICE_IP}");
+    match store.create(&claim, bytes::Bytes::from_static(b"default/kubernetes")).await {
+        Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+        Err(other) => return Err(other),
+    }
     create_if_absent(store, "/registry/core/services/default/kubernetes", &svc).await
 }
 

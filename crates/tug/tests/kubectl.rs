@@ -394,3 +394,33 @@ fn objects_are_defaulted_like_upstream() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "deployment.apps/web unchanged\n");
     assert!(s.ok(&["describe", "deployment", "web"]).contains("StrategyType:           RollingUpdate"));
 }
+
+#[test]
+fn services_get_cluster_ips_and_node_ports() {
+    let s = Server::start();
+    assert!(s.kubectl_stdin(&["apply", "-f", "-"], WEB_DEPLOYMENT).status.success());
+    assert_eq!(s.ok(&["expose", "deployment", "web", "--port=80"]), "service/web exposed\n");
+    let ip = s.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(ip.starts_with("10.43.") && ip != "10.43.0.1", "{ip}");
+    let table = rows(&s.ok(&["get", "svc", "web"]));
+    assert_eq!(table[0], ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
+    assert_eq!(&table[1][..5], ["web", "ClusterIP", ip.as_str(), "<none>", "80/TCP"]);
+
+    let node_port = "apiVersion: v1\nkind: Service\nmetadata:\n  name: np\nspec:\n  type: NodePort\n  selector: {app: web}\n  ports:\n  - port: 80\n    nodePort: 30080\n";
+    assert!(s.kubectl_stdin(&["apply", "-f", "-"], node_port).status.success());
+    assert_eq!(rows(&s.ok(&["get", "svc", "np"]))[1][4], "80:30080/TCP");
+    // The same node port cannot be handed out twice.
+    let clash = node_port.replace("name: np", "name: np2");
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &clash);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("provided port is already allocated"));
+    // Released on delete: now it can be taken.
+    s.ok(&["delete", "svc", "np"]);
+    assert!(s.kubectl_stdin(&["apply", "-f", "-"], &clash).status.success());
+
+    let taken = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: fixed\nspec:\n  clusterIP: {ip}\n  ports:\n  - port: 80\n"
+    );
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &taken);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("provided IP is already allocated"));
+}

@@ -1,6 +1,7 @@
 //! The REST API of every resource: path resolution and the shared object plumbing; reads,
 //! writes and watches live in their own modules.
 
+mod allocate;
 mod read;
 mod scale;
 mod watch;

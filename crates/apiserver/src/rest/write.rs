@@ -14,7 +14,7 @@ use tug_api::{
 };
 use tug_store::{KeyValue, StoreError};
 
-use super::{Params, Target, to_object, to_stored};
+use super::{Params, Target, allocate, to_object, to_stored};
 use crate::{AppState, discovery::json_response, error::Error};
 
 /// How often a patch or unconditional update retries after losing a race.
@@ -152,11 +152,19 @@ pub async fn create(
         if !causes.is_empty() {
             return Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into());
         }
+        let is_service = is_service(&res);
+        if is_service {
+            allocate::allocate(&state, &mut candidate, None, dry_run(&params)).await?;
+        }
         if dry_run(&params) {
             return Ok(created(candidate));
         }
         let key = super::object_key(&res, namespace.as_deref(), &name);
-        match state.store.create(&key, to_stored(&candidate)?).await {
+        let result = state.store.create(&key, to_stored(&candidate)?).await;
+        if result.is_err() && is_service {
+            allocate::release(&state, &candidate, None).await;
+        }
+        match result {
             Ok(rev) => {
                 metadata_mut(&mut candidate).insert("resourceVersion".into(), json!(rev.to_string()));
                 return Ok(created(candidate));
@@ -256,12 +264,20 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
     Ok(next)
 }
 
+fn is_service(res: &tug_api::resources::Resource) -> bool {
+    res.kind == "Service" && res.group.is_empty()
+}
+
 /// What a client reads and writes at the target: the object, or its Scale.
 fn present(target: &Target, obj: Value) -> Value {
     match target.subresource.as_deref() {
         Some("scale") => super::scale::to_scale(&obj),
         _ => obj,
     }
+}
+
+fn current_is_service(kv: &KeyValue) -> bool {
+    kv.key.starts_with("/registry/core/services/")
 }
 
 async fn read_current(state: &AppState, target: &Target) -> Result<(KeyValue, Value), Error> {
@@ -296,6 +312,11 @@ async fn commit(
     let finished = next.pointer("/metadata/deletionTimestamp").is_some()
         && next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
     let mut next = next;
+    let service = current_is_service(current);
+    if service && !finished {
+        let before = to_object(current)?;
+        allocate::allocate(state, &mut next, Some(&before), false).await?;
+    }
     let result = if finished {
         state.store.delete(&current.key, Some(current.mod_revision)).await.map(|(rev, _)| rev)
     } else {
@@ -303,6 +324,10 @@ async fn commit(
     };
     match result {
         Ok(rev) => {
+            if service {
+                let before = to_object(current)?;
+                allocate::release(state, &before, (!finished).then_some(&next)).await;
+            }
             metadata_mut(&mut next).insert("resourceVersion".into(), json!(rev.to_string()));
             Ok(Some(next))
         }
@@ -439,7 +464,12 @@ pub async fn delete(state: AppState, target: Target, params: Params, body: Bytes
             }
         }
         match state.store.delete(&kv.key, Some(kv.mod_revision)).await {
-            Ok(_) => return Ok(json_response(current)),
+            Ok(_) => {
+                if is_service(&target.resource) {
+                    allocate::release(&state, &current, None).await;
+                }
+                return Ok(json_response(current));
+            }
             Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound { .. }) => continue,
             Err(other) => return Err(other.into()),
         }
@@ -461,6 +491,7 @@ async fn delete_prefix(state: &AppState, prefix: &str) -> Result<(), Error> {
     let page = state.store.list(prefix, None, 0).await?;
     for kv in page.kvs {
         match state.store.delete(&kv.key, None).await {
+            Ok(_) if current_is_service(&kv) => allocate::release(state, &to_object(&kv)?, None).await,
             Ok(_) | Err(StoreError::NotFound { .. }) => {}
             Err(other) => return Err(other.into()),
         }
