@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark side by side with its upstream anchor and records it in BENCHMARKS.md.
 # Usage: scripts/bench.sh datastore [--quick]
+#        scripts/bench.sh api [--quick]        (needs the release tug binary, built here too)
 #        scripts/bench.sh engines          (redb vs SQLite, the choice under the embedded store)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ what=${1:-datastore}
 shift || true
 features=()
 [ "$what" = engines ] && features=(--features engines)
-cargo build --release --locked -p tug-bench "${features[@]}"
+cargo build --release --locked -p tug-bench -p tug "${features[@]}"
 record=(--record BENCHMARKS.md)
 for arg in "$@"; do [ "$arg" = "--quick" ] && record=(); done
 exec target/release/tug-bench "$what" "${record[@]}" "$@"

@@ -324,7 +324,7 @@ fn table(s: &Sizes, e: &Results, t: &Results, quick: bool) -> String {
     out
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

@@ -1,5 +1,6 @@
 //! `tug-bench`: runs a benchmark, prints its table, and can record it in BENCHMARKS.md.
 
+mod api;
 mod datastore;
 #[cfg(feature = "engines")]
 mod engines;
@@ -28,6 +29,15 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Directory for the benchmark's data (a fresh temporary directory inside it).
+        #[arg(long, default_value = "/var/tmp")]
+        scratch: PathBuf,
+    },
+    /// The API server: a real `tug server` driven by kube-rs.
+    Api {
+        #[arg(long)]
+        record: Option<PathBuf>,
+        #[arg(long)]
+        quick: bool,
         #[arg(long, default_value = "/var/tmp")]
         scratch: PathBuf,
     },
@@ -60,6 +70,15 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::HoldEmbedded { dir } => datastore::hold_embedded(&dir).await,
+        Command::Api { record, quick, scratch } => {
+            let table = api::run(&scratch, quick).await?;
+            println!("{table}");
+            if let Some(path) = record {
+                anyhow::ensure!(!quick, "--quick results are not recorded");
+                report::record(&path, "api", &table)?;
+            }
+            Ok(())
+        }
         #[cfg(feature = "engines")]
         Command::Engines { record, scratch } => {
             let table = tokio::task::spawn_blocking(move || engines::run(&scratch)).await??;

@@ -424,3 +424,55 @@ fn services_get_cluster_ips_and_node_ports() {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], &taken);
     assert!(String::from_utf8_lossy(&out.stderr).contains("provided IP is already allocated"));
 }
+
+#[test]
+fn imperative_creates_send_protobuf_and_work() {
+    let s = Server::start();
+    assert_eq!(s.ok(&["create", "namespace", "demo"]), "namespace/demo created\n");
+    assert_eq!(
+        s.ok(&["create", "configmap", "c1", "--from-literal=a=b", "-n", "demo"]),
+        "configmap/c1 created\n"
+    );
+    assert_eq!(
+        s.ok(&["create", "secret", "generic", "s1", "--from-literal=p=q", "-n", "demo"]),
+        "secret/s1 created\n"
+    );
+    assert_eq!(
+        s.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=2", "-n", "demo"]),
+        "deployment.apps/web created\n"
+    );
+    assert_eq!(
+        s.ok(&["create", "job", "j1", "--image=busybox", "-n", "demo", "--", "echo", "hi"]),
+        "job.batch/j1 created\n"
+    );
+    assert_eq!(
+        s.ok(&[
+            "create",
+            "cronjob",
+            "cj",
+            "--image=busybox",
+            "--schedule=*/1 * * * *",
+            "-n",
+            "demo",
+            "--",
+            "date"
+        ]),
+        "cronjob.batch/cj created\n"
+    );
+    assert_eq!(s.ok(&["get", "secret", "s1", "-n", "demo", "-o", "jsonpath={.data.p}"]), "cQ==");
+    assert_eq!(s.ok(&["get", "cm", "c1", "-n", "demo", "-o", "jsonpath={.data.a}"]), "b");
+    let deploy = s.ok(&["get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].image}"]);
+    assert_eq!(deploy, "2 web nginx");
+    // The Job got its server-generated selector from the create path.
+    let selector = s.ok(&["get", "job", "j1", "-n", "demo", "-o", "jsonpath={.spec.selector.matchLabels}"]);
+    assert!(selector.contains("batch.kubernetes.io/controller-uid"), "{selector}");
+    let out = s.ok(&["autoscale", "deployment", "web", "--min=2", "--max=5", "--cpu=80%", "-n", "demo"]);
+    assert_eq!(out, "horizontalpodautoscaler.autoscaling/web autoscaled\n");
+    assert_eq!(
+        rows(&s.ok(&["get", "hpa", "-n", "demo"]))[1][..5],
+        ["web", "Deployment/web", "cpu:", "<unknown>/80%", "2"]
+    );
+    // Deleting a namespace takes its objects along.
+    s.ok(&["delete", "namespace", "demo"]);
+    assert!(s.fails(&["get", "cm", "c1", "-n", "demo"]).contains("NotFound"));
+}

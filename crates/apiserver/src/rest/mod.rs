@@ -155,9 +155,9 @@ async fn dispatch(
         (Method::GET, true) if watching => watch::watch(state, target, params, headers).await,
         (Method::GET, true) => read::get(state, target, headers).await,
         (Method::POST, false) => write::create(state, target, params, headers, body).await,
-        (Method::PUT, true) => write::update(state, target, params, body).await,
+        (Method::PUT, true) => write::update(state, target, params, headers, body).await,
         (Method::PATCH, true) => write::patch(state, target, params, headers, body).await,
-        (Method::DELETE, true) => write::delete(state, target, params, body).await,
+        (Method::DELETE, true) => write::delete(state, target, params, headers, body).await,
         (method, _) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource: {method}"
         ))

@@ -28,18 +28,19 @@ fn dry_run(params: &Params) -> bool {
     params.get("dryRun").is_some_and(|d| d == "All")
 }
 
-/// The request body as a JSON object.
+/// The request body as a JSON object: JSON, or Kubernetes protobuf (client-go's typed
+/// clients send that for `kubectl create namespace|secret|configmap|deployment` and helm's
+/// release Secrets).
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Error> {
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
-        return Err(ApiError::new(
-            Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"),
-        )
-        .into());
-    }
-    let value = parse_json(body)?;
+    let value = if content_type.starts_with(tug_api::protobuf::MEDIA_TYPE) {
+        tug_api::protobuf::decode_object(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))
+        })?
+    } else {
+        parse_json(body)?
+    };
     if !value.is_object() {
         return Err(ApiError::bad_request("the body of the request must be a JSON object").into());
     }
@@ -336,8 +337,14 @@ async fn commit(
     }
 }
 
-pub async fn update(state: AppState, target: Target, params: Params, body: Bytes) -> Result<Response, Error> {
-    let next = decode_body(&HeaderMap::new(), &body)?;
+pub async fn update(
+    state: AppState,
+    target: Target,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let next = decode_body(&headers, &body)?;
     let precondition = meta_str(&next, "resourceVersion").filter(|rv| !rv.is_empty()).map(str::to_string);
     for _ in 0..MAX_RETRIES {
         let (kv, current) = read_current(&state, &target).await?;
@@ -402,13 +409,14 @@ pub async fn patch(
     Err(conflict(&target))
 }
 
-pub async fn delete(state: AppState, target: Target, params: Params, body: Bytes) -> Result<Response, Error> {
-    let options: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
-    };
+pub async fn delete(
+    state: AppState,
+    target: Target,
+    params: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let options = if body.is_empty() { json!({}) } else { decode_body(&headers, &body)? };
     let dry = dry_run(&params)
         || options.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|v| v == "All"));
     for _ in 0..MAX_RETRIES {
