@@ -5,6 +5,7 @@
 // would only move the cost to every construction site.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
 pub mod crd;
 pub mod defaults;
 pub mod meta;

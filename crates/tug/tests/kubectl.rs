@@ -476,3 +476,54 @@ fn imperative_creates_send_protobuf_and_work() {
     s.ok(&["delete", "namespace", "demo"]);
     assert!(s.fails(&["get", "cm", "c1", "-n", "demo"]).contains("NotFound"));
 }
+
+#[test]
+fn server_side_apply_tracks_owners_and_conflicts() {
+    let s = Server::start();
+    let apply = |doc: &str, extra: &[&str]| {
+        let mut args = vec!["apply", "--server-side", "-f", "-"];
+        args.extend_from_slice(extra);
+        s.kubectl_stdin(&args, doc)
+    };
+    let out = apply(WEB_DEPLOYMENT, &[]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "deployment.apps/web serverside-applied\n");
+    assert_eq!(
+        String::from_utf8_lossy(&apply(WEB_DEPLOYMENT, &[]).stdout),
+        "deployment.apps/web serverside-applied\n"
+    );
+    let managers = s.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert_eq!(managers, "kubectl");
+
+    // Another manager takes replicas; applying a different value now conflicts.
+    s.ok(&["scale", "deploy", "web", "--replicas=5"]);
+    let three = WEB_DEPLOYMENT.replace("replicas: 2", "replicas: 3");
+    let out = apply(&three, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"kubectl\" with subresource \"scale\" using apps/v1: .spec.replicas"),
+        "{err}"
+    );
+    assert!(apply(&three, &["--force-conflicts"]).status.success());
+    assert_eq!(s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
+
+    // Fields dropped from the applied configuration are removed.
+    let without_ports = three.replace("        ports:\n        - containerPort: 80\n", "");
+    assert!(apply(&without_ports, &[]).status.success());
+    assert_eq!(
+        s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].ports}"]),
+        ""
+    );
+
+    // Apply creates what does not exist.
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k: v\n";
+    assert_eq!(String::from_utf8_lossy(&apply(cm, &[]).stdout), "configmap/applied serverside-applied\n");
+    assert_eq!(s.ok(&["get", "cm", "applied", "-o", "jsonpath={.data.k}"]), "v");
+}

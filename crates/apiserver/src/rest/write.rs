@@ -7,7 +7,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tug_api::{
-    defaults,
+    apply, defaults,
     meta::{self, meta_str, metadata_mut},
     patch::{self, PatchType},
     status::{ApiError, Reason},
@@ -81,8 +81,21 @@ pub async fn create(
     if let Some(sub) = &target.subresource {
         return Err(ApiError::method_not_allowed(format!("creating {} is not supported yet", sub)).into());
     }
+    let obj = decode_body(&headers, &body)?;
+    let manager = Manager::from_request(&params, &headers);
+    create_object(state, target, params, obj, Some(manager)).await
+}
+
+/// Creates `obj` at `target`. `manager` records the write in managedFields; `None` when the
+/// object already carries them (created by an apply).
+async fn create_object(
+    state: AppState,
+    target: Target,
+    params: Params,
+    mut obj: Value,
+    manager: Option<Manager>,
+) -> Result<Response, Error> {
     let res = target.resource.clone();
-    let mut obj = decode_body(&headers, &body)?;
     meta::check_type(&mut obj, &res)?;
     let namespace = if res.namespaced {
         let ns = target
@@ -152,6 +165,9 @@ pub async fn create(
         let causes = meta::validate_name(&res, &name);
         if !causes.is_empty() {
             return Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into());
+        }
+        if let Some(manager) = &manager {
+            candidate = manager.record(&target, None, &candidate);
         }
         let is_service = is_service(&res);
         if is_service {
@@ -265,6 +281,38 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
     Ok(next)
 }
 
+/// Who makes a write, for managedFields: the `fieldManager` parameter, or upstream's default
+/// from the User-Agent.
+#[derive(Clone, Debug)]
+struct Manager(String);
+
+impl Manager {
+    fn from_request(params: &Params, headers: &HeaderMap) -> Self {
+        match params.get("fieldManager").filter(|m| !m.is_empty()) {
+            Some(m) => Manager(m.clone()),
+            None => {
+                let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+                Manager(apply::default_manager(agent))
+            }
+        }
+    }
+
+    /// `new` with this manager's non-apply write recorded in its managedFields.
+    fn record(&self, target: &Target, old: Option<&Value>, new: &Value) -> Value {
+        let api_version = target.resource.api_version();
+        let now = now();
+        let mut opts = apply::Options::new(&self.0, &api_version, &now);
+        if let Some(sub) = target.subresource.as_deref() {
+            opts = opts.subresource(sub);
+        }
+        if target.resource.custom {
+            apply::record_update_with(old, new, &opts, &patch::NoSchema)
+        } else {
+            apply::record_update_with(old, new, &opts, &patch::BuiltinSchema)
+        }
+    }
+}
+
 fn is_service(res: &tug_api::resources::Resource) -> bool {
     res.kind == "Service" && res.group.is_empty()
 }
@@ -345,6 +393,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, Error> {
     let next = decode_body(&headers, &body)?;
+    let manager = Manager::from_request(&params, &headers);
     let precondition = meta_str(&next, "resourceVersion").filter(|rv| !rv.is_empty()).map(str::to_string);
     for _ in 0..MAX_RETRIES {
         let (kv, current) = read_current(&state, &target).await?;
@@ -354,6 +403,7 @@ pub async fn update(
             return Err(conflict(&target));
         }
         let prepared = prepare_update(&target, &current, next.clone())?;
+        let prepared = manager.record(&target, Some(&current), &prepared);
         if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
             return Ok(json_response(present(&target, stored)));
         }
@@ -376,6 +426,14 @@ pub async fn patch(
         ApiError::new(Reason::UnsupportedMediaType, format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"))
     })?;
     let patch_doc = parse_json(&body)?;
+    if kind == PatchType::ApplyPatch {
+        return server_side_apply(state, target, params, patch_doc).await;
+    }
+    if params.contains_key("force") {
+        let err = apply::validate_patch_options("", Some(false), false).err().map(ApiError::from);
+        return Err(err.unwrap_or_else(|| ApiError::bad_request("force is only for apply patches")).into());
+    }
+    let manager = Manager::from_request(&params, &headers);
     for _ in 0..MAX_RETRIES {
         let (kv, current) = read_current(&state, &target).await?;
         let mut patched = present(&target, current.clone());
@@ -383,17 +441,18 @@ pub async fn patch(
             PatchType::MergePatch => patch::merge_patch(&mut patched, &patch_doc),
             PatchType::JsonPatch => patch::json_patch(&mut patched, &patch_doc)
                 .map_err(|e| ApiError::new(Reason::Invalid, e.to_string()))?,
+            PatchType::StrategicMergePatch if target.resource.custom => {
+                return Err(ApiError::new(
+                    Reason::UnsupportedMediaType,
+                    "strategic merge patch is not supported for custom resources; use a merge or JSON patch",
+                )
+                .into());
+            }
             PatchType::StrategicMergePatch => {
                 patch::strategic_merge_patch(&mut patched, &patch_doc, &patch::BuiltinSchema)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?
             }
-            PatchType::ApplyPatch => {
-                return Err(ApiError::new(
-                    Reason::UnsupportedMediaType,
-                    "server-side apply is not supported yet",
-                )
-                .into());
-            }
+            PatchType::ApplyPatch => unreachable!("handled above"),
         }
         // A resourceVersion in the patch is a precondition.
         if let Some(rv) = patch_doc.pointer("/metadata/resourceVersion").and_then(Value::as_str)
@@ -402,6 +461,63 @@ pub async fn patch(
             return Err(conflict(&target));
         }
         let prepared = prepare_update(&target, &current, patched)?;
+        let prepared = manager.record(&target, Some(&current), &prepared);
+        if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
+            return Ok(json_response(present(&target, stored)));
+        }
+    }
+    Err(conflict(&target))
+}
+
+/// Server-side apply (`application/apply-patch+yaml`): merges the applied configuration by
+/// field ownership, creating the object if it does not exist.
+async fn server_side_apply(
+    state: AppState,
+    target: Target,
+    params: Params,
+    applied: Value,
+) -> Result<Response, Error> {
+    let manager = params.get("fieldManager").cloned().unwrap_or_default();
+    let force = params.get("force").map(|f| f == "true");
+    apply::validate_patch_options(&manager, force, true).map_err(ApiError::from)?;
+    let force = force.unwrap_or(false);
+    let api_version = target.resource.api_version();
+    let apply_to = |current: Option<&Value>| -> Result<Value, Error> {
+        let now = now();
+        let mut opts = apply::Options::new(&manager, &api_version, &now);
+        if let Some(sub) = target.subresource.as_deref() {
+            opts = opts.subresource(sub);
+        }
+        let result = if target.resource.custom {
+            apply::apply_with(current, &applied, force, &opts, &patch::NoSchema)
+        } else {
+            apply::apply_with(current, &applied, force, &opts, &patch::BuiltinSchema)
+        };
+        result.map_err(|e| ApiError::from(e).into())
+    };
+    for _ in 0..MAX_RETRIES {
+        let name = target.name.clone().unwrap_or_default();
+        let (kv, _) = state.store.get(&target.key(&name)).await?;
+        let Some(kv) = kv else {
+            if target.subresource.is_some() {
+                return Err(
+                    ApiError::not_found(&target.resource.group, &target.resource.plural, &name).into()
+                );
+            }
+            let mut obj = apply_to(None)?;
+            if meta_str(&obj, "name").is_none_or(str::is_empty) {
+                metadata_mut(&mut obj).insert("name".into(), json!(name));
+            }
+            let mut create_target = target.clone();
+            create_target.name = None;
+            return create_object(state, create_target, params, obj, None).await;
+        };
+        let current = to_object(&kv)?;
+        let next = apply_to(Some(&current))?;
+        if next == current {
+            return Ok(json_response(present(&target, current)));
+        }
+        let prepared = prepare_update(&target, &current, next)?;
         if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
             return Ok(json_response(present(&target, stored)));
         }

@@ -18,6 +18,11 @@ pub fn kubectl_bin() -> PathBuf {
     std::env::var_os("TUG_KUBECTL").map_or_else(|| PathBuf::from("/opt/tugboat/bin/kubectl"), PathBuf::from)
 }
 
+/// The helm the tests drive: `$TUG_HELM`, or the one `scripts/setup.sh` installs.
+pub fn helm_bin() -> PathBuf {
+    std::env::var_os("TUG_HELM").map_or_else(|| PathBuf::from("/opt/tugboat/bin/helm"), PathBuf::from)
+}
+
 /// A running `tug server`; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -116,6 +121,27 @@ impl Server {
             .expect("kubectl runs (scripts/setup.sh installs it)");
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
+    }
+
+    /// Runs helm with this server's kubeconfig, in the server's data directory.
+    pub fn helm(&self, args: &[&str]) -> Output {
+        Command::new(helm_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .env("HELM_CACHE_HOME", self.dir.path().join(".helm/cache"))
+            .env("HELM_CONFIG_HOME", self.dir.path().join(".helm/config"))
+            .env("HELM_DATA_HOME", self.dir.path().join(".helm/data"))
+            .output()
+            .expect("helm runs (scripts/setup.sh installs it)")
+    }
+
+    /// Runs helm and returns its stdout, failing the test if it fails.
+    pub fn helm_ok(&self, args: &[&str]) -> String {
+        let out = self.helm(args);
+        assert!(out.status.success(), "helm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Runs kubectl and returns its stdout, failing the test if it fails.
