@@ -194,12 +194,14 @@ pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
         get.push(t.elapsed());
     }
 
+    // The server's side of a LIST: the response read whole, not decoded into typed Pods.
     let mut list = Samples::default();
     for _ in 0..sizes.list_runs {
         let t = Instant::now();
-        let items = pods.list(&ListParams::default()).await?;
+        let request = http::Request::get("/api/v1/namespaces/default/pods").body(Vec::new())?;
+        let text = client.request_text(request).await?;
         list.push(t.elapsed());
-        anyhow::ensure!(items.items.len() == sizes.pods, "listed {} pods", items.items.len());
+        anyhow::ensure!(text.matches("\"kind\":\"Pod\"").count() == sizes.pods, "the list is incomplete");
     }
 
     eprintln!("api: {} patches", sizes.patches);
@@ -247,7 +249,11 @@ pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
             format!("{} / {}", ms(get.percentile(50.0)), ms(get.percentile(99.0))),
             "p99 under 50 ms",
         ),
-        (format!("LIST {} pods, p50", sizes.pods), ms(list.percentile(50.0)), "under 100 ms"),
+        (
+            format!("LIST {} pods (response read whole), p50", sizes.pods),
+            ms(list.percentile(50.0)),
+            "under 100 ms",
+        ),
         (format!("merge-patch pods, 64 clients"), format!("{patch_rate:.0}/s"), ""),
         (
             format!("watch delivery p50 / p99, {} watchers", sizes.watchers),

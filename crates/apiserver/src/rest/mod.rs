@@ -2,6 +2,7 @@
 //! writes and watches live in their own modules.
 
 mod allocate;
+mod raw;
 mod read;
 mod scale;
 mod watch;

@@ -2,9 +2,10 @@
 
 use axum::{
     http::{HeaderMap, header},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use base64::Engine as _;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Value, json};
 use tug_api::{
     resources::Resource,
@@ -13,18 +14,26 @@ use tug_api::{
     table::{self, IncludeObject},
 };
 
-use super::{Params, Target, to_object};
+use super::{Params, Target, raw, to_object};
 use crate::{AppState, discovery::json_response, error::Error};
 
 pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<Response, Error> {
     let name = target.name.clone().unwrap_or_default();
     let (kv, rev) = state.store.get(&target.key(&name)).await?;
     let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
+    let table = wants_table(&headers);
+    if !table
+        && !target.resource.custom
+        && target.subresource.as_deref() != Some("scale")
+        && let Some(bytes) = raw::with_resource_version(&kv.value, kv.mod_revision)
+    {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response());
+    }
     let mut obj = target.present_version(to_object(&kv)?);
     if target.subresource.as_deref() == Some("scale") {
         obj = super::scale::to_scale(&obj);
     }
-    if wants_table(&headers) {
+    if table {
         return Ok(json_response(render_table(
             &target.resource,
             &[obj],
@@ -58,6 +67,10 @@ impl Filter {
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches_value(obj) && self.fields.matches_object(obj)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
     }
 }
 
@@ -137,7 +150,10 @@ pub async fn list(
         Some(token) => Some(decode_continue(token, &prefix)?),
         None => None,
     };
-    let mut items = Vec::new();
+    let table = wants_table(&headers);
+    // Without selectors, tables or version rewriting the stored bytes go out as they are.
+    let verbatim = !table && !target.resource.custom && filter.is_empty();
+    let mut items: Vec<Item> = Vec::new();
     let mut revision = 0;
     let mut next = None;
     loop {
@@ -147,9 +163,14 @@ pub async fn list(
         }
         let last_key = page.kvs.last().map(|kv| kv.key.clone());
         for kv in &page.kvs {
-            let obj = target.present_version(to_object(kv)?);
-            if filter.matches(&obj) {
-                items.push(obj);
+            match verbatim.then(|| raw::with_resource_version(&kv.value, kv.mod_revision)).flatten() {
+                Some(bytes) => items.push(Item::Raw(bytes)),
+                None => {
+                    let obj = target.present_version(to_object(kv)?);
+                    if filter.matches(&obj) {
+                        items.push(Item::Parsed(obj));
+                    }
+                }
             }
             if limit > 0 && items.len() == limit {
                 let more = page.more || kv.key != *page.kvs.last().map(|k| &k.key).unwrap_or(&kv.key);
@@ -165,9 +186,10 @@ pub async fn list(
         start = last_key.map(|k| format!("{k}\0"));
     }
     let rv = revision.to_string();
-    if wants_table(&headers) {
+    if table {
         let include = IncludeObject::from_param(params.get("includeObject").map(String::as_str));
-        let mut t = render_table(&target.resource, &items, &rv, include);
+        let objects: Vec<Value> = items.into_iter().map(Item::into_value).collect::<Result<_, _>>()?;
+        let mut t = render_table(&target.resource, &objects, &rv, include);
         if let Some(token) = next {
             t["metadata"]["continue"] = json!(token);
         }
@@ -177,12 +199,50 @@ pub async fn list(
     if let Some(token) = next {
         metadata["continue"] = json!(token);
     }
-    Ok(json_response(json!({
+    // Assembled by hand so that verbatim items are copied, not re-encoded.
+    let head = json!({
         "kind": format!("{}List", target.resource.kind),
         "apiVersion": target.resource.api_version(),
         "metadata": metadata,
-        "items": items,
-    })))
+    })
+    .to_string();
+    let mut body = BytesMut::with_capacity(head.len() + 16 + items.iter().map(Item::len_hint).sum::<usize>());
+    body.put_slice(&head.as_bytes()[..head.len() - 1]);
+    body.put_slice(b",\"items\":[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        match item {
+            Item::Raw(bytes) => body.put_slice(&bytes),
+            Item::Parsed(obj) => body.put_slice(obj.to_string().as_bytes()),
+        }
+    }
+    body.put_slice(b"]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response())
+}
+
+/// A listed object: stored bytes ready to send, or a parsed value.
+enum Item {
+    Raw(Bytes),
+    Parsed(Value),
+}
+
+impl Item {
+    fn len_hint(&self) -> usize {
+        match self {
+            Item::Raw(b) => b.len() + 1,
+            Item::Parsed(_) => 1024,
+        }
+    }
+
+    fn into_value(self) -> Result<Value, Error> {
+        match self {
+            Item::Parsed(v) => Ok(v),
+            Item::Raw(b) => serde_json::from_slice(&b)
+                .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")).into()),
+        }
+    }
 }
 
 fn encode_continue(revision: i64, start: &str) -> String {
