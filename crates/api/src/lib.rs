@@ -12,6 +12,7 @@ pub mod meta;
 pub mod patch;
 pub mod protobuf;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod status;
 pub mod table;

@@ -105,6 +105,7 @@ fn router(state: AppState, tokens: Tokens) -> Router {
         .route("/apis", get(discovery::groups))
         .route("/apis/{group}", get(discovery::group))
         .route("/apis/{group}/{version}", get(discovery::group_resources))
+        .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::index))
         .route("/openapi/v3/api/{version}", get(openapi::core_document))
         .route("/openapi/v3/apis/{group}/{version}", get(openapi::group_document))

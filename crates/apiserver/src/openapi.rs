@@ -7,7 +7,7 @@
 
 use axum::{
     extract::{Path, State},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use serde_json::{Map, Value, json};
 use sha2::Digest;
@@ -35,6 +35,34 @@ pub async fn index(State(state): State<AppState>) -> Response {
     json_response(json!({"paths": paths}))
 }
 
+/// `/openapi/v2`: an empty Swagger document. kubectl falls back to it for kinds that have no
+/// v3 document (a group this server does not serve) and reports a missing kind from there;
+/// without it the fallback fails and kubectl reports that instead. It asks for gnostic's
+/// protobuf encoding: `swagger: "2.0"` is field 1 of its `Document`.
+pub async fn v2(headers: axum::http::HeaderMap) -> Response {
+    let wants_protobuf = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("protobuf"));
+    if wants_protobuf {
+        let body: &'static [u8] = b"\x0a\x032.0";
+        return (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )],
+            body,
+        )
+            .into_response();
+    }
+    json_response(json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.35.0"},
+        "paths": {},
+        "definitions": {},
+    }))
+}
+
 pub async fn core_document(
     State(state): State<AppState>,
     Path(version): Path<String>,
@@ -56,7 +84,28 @@ fn found(state: &AppState, group: &str, version: &str) -> Result<Response, Error
     Ok(json_response(document(state, group, version)))
 }
 
+/// One group-version's document, built once per set of served resources (custom resources
+/// change it) and kept.
 fn document(state: &AppState, group: &str, version: &str) -> Value {
+    let resources: Vec<_> =
+        state.registry.all().into_iter().filter(|r| r.group == group && r.version == version).collect();
+    let fingerprint: Vec<String> = resources.iter().map(|r| format!("{}/{}", r.plural, r.kind)).collect();
+    let key = (group.to_string(), version.to_string());
+    let cache = DOCUMENTS.get_or_init(Default::default);
+    if let Some((seen, doc)) = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key)
+        && *seen == fingerprint
+    {
+        return doc.clone();
+    }
+    let doc = build_document(state, group, version);
+    cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, (fingerprint, doc.clone()));
+    doc
+}
+
+type DocumentCache = std::sync::Mutex<std::collections::HashMap<(String, String), (Vec<String>, Value)>>;
+static DOCUMENTS: std::sync::OnceLock<DocumentCache> = std::sync::OnceLock::new();
+
+fn build_document(state: &AppState, group: &str, version: &str) -> Value {
     let mut paths = Map::new();
     for r in state.registry.all().iter().filter(|r| r.group == group && r.version == version) {
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
@@ -100,10 +149,19 @@ fn document(state: &AppState, group: &str, version: &str) -> Value {
             json!({"get": op("list", vec![]), "post": op("post", vec![field_validation])}),
         );
     }
+    let kinds: Vec<String> = state
+        .registry
+        .all()
+        .iter()
+        .filter(|r| r.group == group && r.version == version && !r.custom)
+        .filter(|r| tug_api::schema::definition_for(group, version, &r.kind).is_some())
+        .map(|r| r.kind.clone())
+        .collect();
+    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
     json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.35.0"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": tug_api::schema::document_schemas(group, version, &kinds)},
     })
 }

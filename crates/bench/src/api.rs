@@ -243,7 +243,7 @@ pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
 
     let rows = [
         ("server RSS, idle".to_string(), format!("{idle_rss:.1} MiB"), "under 50 MB"),
-        (format!("create pods, 64 clients"), format!("{create_rate:.0}/s"), ""),
+        ("create pods, 64 clients".to_string(), format!("{create_rate:.0}/s"), ""),
         (
             format!("GET pod p50 / p99 ({} pods)", sizes.pods),
             format!("{} / {}", ms(get.percentile(50.0)), ms(get.percentile(99.0))),
@@ -254,7 +254,7 @@ pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
             ms(list.percentile(50.0)),
             "under 100 ms",
         ),
-        (format!("merge-patch pods, 64 clients"), format!("{patch_rate:.0}/s"), ""),
+        ("merge-patch pods, 64 clients".to_string(), format!("{patch_rate:.0}/s"), ""),
         (
             format!("watch delivery p50 / p99, {} watchers", sizes.watchers),
             format!("{} / {}", ms(watch_p50), ms(watch_p99)),

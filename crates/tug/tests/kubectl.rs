@@ -527,3 +527,23 @@ fn server_side_apply_tracks_owners_and_conflicts() {
     assert_eq!(String::from_utf8_lossy(&apply(cm, &[]).stdout), "configmap/applied serverside-applied\n");
     assert_eq!(s.ok(&["get", "cm", "applied", "-o", "jsonpath={.data.k}"]), "v");
 }
+
+#[test]
+fn field_validation_and_explain_use_the_schemas() {
+    let s = Server::start();
+    let typo = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  labelz: {a: b}\ndata: {a: b}\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], typo);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.labelz\""
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = s.kubectl_stdin(&["apply", "--validate=warn", "-f", "-"], typo);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Warning: unknown field \"metadata.labelz\""));
+    let explain = s.ok(&["explain", "deployment.spec.strategy"]);
+    assert!(explain.contains("KIND:       Deployment") && explain.contains("rollingUpdate"), "{explain}");
+}

@@ -107,7 +107,7 @@ mod tests {
             column("Missing", "string", ".status.nope"),
             column("Age", "date", ".metadata.creationTimestamp"),
         ];
-        let t = custom_table(&cols, &[obj.clone()], "9", IncludeObject::None, now);
+        let t = custom_table(&cols, std::slice::from_ref(&obj), "9", IncludeObject::None, now);
         assert_eq!(t["rows"][0]["cells"], json!(["my-cron", "* * * * */5", 2, "a", null, "60m"]));
         assert_eq!(t["columnDefinitions"][1]["name"], "Spec");
         let plain = custom_table(&[], &[obj], "9", IncludeObject::None, now);

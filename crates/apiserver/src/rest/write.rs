@@ -82,8 +82,77 @@ pub async fn create(
         return Err(ApiError::method_not_allowed(format!("creating {} is not supported yet", sub)).into());
     }
     let obj = decode_body(&headers, &body)?;
+    let warnings = check_fields(&target, &params, &headers, &body, &obj)?;
     let manager = Manager::from_request(&params, &headers);
-    create_object(state, target, params, obj, Some(manager)).await
+    Ok(with_warnings(create_object(state, target, params, obj, Some(manager)).await?, &warnings))
+}
+
+/// How the request wants unknown and duplicate fields treated (`fieldValidation`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl FieldValidation {
+    fn from_params(params: &Params) -> Result<Self, Error> {
+        match params.get("fieldValidation").map(String::as_str) {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\", got {other:?}"
+            ))
+            .into()),
+        }
+    }
+}
+
+/// Unknown and duplicate fields of a built-in object's JSON body: an error under Strict,
+/// warnings under Warn (upstream's default).
+fn check_fields(
+    target: &Target,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+    obj: &Value,
+) -> Result<Vec<String>, Error> {
+    let mode = FieldValidation::from_params(params)?;
+    let res = &target.resource;
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| !ct.starts_with(tug_api::protobuf::MEDIA_TYPE));
+    if mode == FieldValidation::Ignore || res.custom || !json_body || target.subresource.is_some() {
+        return Ok(Vec::new());
+    }
+    // The object's own kind decides (a body may carry another kind: that error comes later).
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or(&res.kind);
+    let errors = tug_api::schema::strict_errors(&res.group, &res.version, kind, body);
+    if errors.is_empty() {
+        return Ok(Vec::new());
+    }
+    if mode == FieldValidation::Strict {
+        return Err(ApiError::bad_request(tug_api::schema::strict_errors_message(
+            kind,
+            &res.version,
+            &errors,
+        ))
+        .into());
+    }
+    Ok(errors.iter().map(ToString::to_string).collect())
+}
+
+/// Adds upstream's `Warning: 299 - "..."` headers to a response.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let text = format!("299 - \"{}\"", warning.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
+            response.headers_mut().append("warning", value);
+        }
+    }
+    response
 }
 
 /// Creates `obj` at `target`. `manager` records the write in managedFields; `None` when the
@@ -393,6 +462,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, Error> {
     let next = decode_body(&headers, &body)?;
+    let warnings = check_fields(&target, &params, &headers, &body, &next)?;
     let manager = Manager::from_request(&params, &headers);
     let precondition = meta_str(&next, "resourceVersion").filter(|rv| !rv.is_empty()).map(str::to_string);
     for _ in 0..MAX_RETRIES {
@@ -405,7 +475,7 @@ pub async fn update(
         let prepared = prepare_update(&target, &current, next.clone())?;
         let prepared = manager.record(&target, Some(&current), &prepared);
         if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
-            return Ok(json_response(present(&target, stored)));
+            return Ok(with_warnings(json_response(present(&target, stored)), &warnings));
         }
         if precondition.is_some() {
             return Err(conflict(&target));
@@ -460,10 +530,18 @@ pub async fn patch(
         {
             return Err(conflict(&target));
         }
+        let warnings = match target.subresource {
+            None => {
+                let patched_body = patched.to_string();
+                let json = HeaderMap::new();
+                check_fields(&target, &params, &json, patched_body.as_bytes(), &patched)?
+            }
+            Some(_) => Vec::new(),
+        };
         let prepared = prepare_update(&target, &current, patched)?;
         let prepared = manager.record(&target, Some(&current), &prepared);
         if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
-            return Ok(json_response(present(&target, stored)));
+            return Ok(with_warnings(json_response(present(&target, stored)), &warnings));
         }
     }
     Err(conflict(&target))
