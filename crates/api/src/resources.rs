@@ -18,6 +18,8 @@ pub struct Resource {
     pub custom: bool,
     /// A custom resource's `additionalPrinterColumns` (empty for built-ins).
     pub printer_columns: Vec<PrinterColumn>,
+    /// A custom resource's `openAPIV3Schema` for this version, if it has one.
+    pub schema: Option<serde_json::Value>,
 }
 
 /// One `additionalPrinterColumns` entry of a CustomResourceDefinition version.
@@ -171,6 +173,7 @@ pub fn builtin() -> Vec<Resource> {
                     .collect(),
                 custom: false,
                 printer_columns: Vec::new(),
+                schema: None,
             }
         })
         .collect()
@@ -257,6 +260,7 @@ pub fn from_crd(crd: &serde_json::Value) -> Result<Vec<Resource>, String> {
             subresources,
             custom: true,
             printer_columns,
+            schema: v.pointer("/schema/openAPIV3Schema").cloned(),
         };
         if v.get("storage").and_then(Value::as_bool).unwrap_or(false) {
             out.insert(0, resource);

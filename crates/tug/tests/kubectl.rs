@@ -365,6 +365,20 @@ fn custom_resources_are_served_from_their_definition() {
     );
     assert!(s.ok(&["api-resources", "--api-group=stable.example.com"]).contains("crontabs"));
 
+    // The definition's schema prunes, checks and validates custom objects.
+    let unknown = CRONTAB.replace("replicas: 1", "replicas: 1\n  extra: field");
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &unknown);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("strict decoding error: unknown field \"spec.extra\""), "{err}");
+    let wrong_type = CRONTAB.replace("replicas: 1", "replicas: many");
+    let out = s.kubectl_stdin(&["apply", "--validate=false", "-f", "-"], &wrong_type);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("The CronTab \"my-new-cron-object\" is invalid: spec.replicas: Invalid value"),
+        "{err}"
+    );
+    assert_eq!(s.ok(&["get", "ct", "my-new-cron-object", "-o", "jsonpath={.metadata.generation}"]), "1");
+
     s.ok(&["delete", "crd", "crontabs.stable.example.com"]);
     // kubectl's discovery cache still knows the resource, so it asks and gets upstream's 404.
     let err = s.fails(&["get", "crontabs"]);

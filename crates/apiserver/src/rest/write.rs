@@ -124,8 +124,24 @@ fn check_fields(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|ct| !ct.starts_with(tug_api::protobuf::MEDIA_TYPE));
-    if mode == FieldValidation::Ignore || res.custom || !json_body || target.subresource.is_some() {
+    if mode == FieldValidation::Ignore || !json_body || target.subresource.is_some() {
         return Ok(Vec::new());
+    }
+    if res.custom {
+        // Custom objects: what pruning would drop is what is unknown.
+        let Some(schema) = &res.schema else { return Ok(Vec::new()) };
+        let unknown = tug_api::schema::prune_custom(schema, &mut obj.clone());
+        let duplicates = tug_api::schema::duplicate_fields(body);
+        if unknown.is_empty() && duplicates.is_empty() {
+            return Ok(Vec::new());
+        }
+        if mode == FieldValidation::Strict {
+            let message =
+                tug_api::schema::strict_error_message(&res.kind, &res.version, &unknown, &duplicates);
+            return Err(ApiError::bad_request(message).into());
+        }
+        let warnings = unknown.iter().map(|f| format!("unknown field \"{f}\""));
+        return Ok(warnings.chain(duplicates.iter().map(|f| format!("duplicate field \"{f}\""))).collect());
     }
     // The object's own kind decides (a body may carry another kind: that error comes later).
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or(&res.kind);
@@ -142,6 +158,18 @@ fn check_fields(
         .into());
     }
     Ok(errors.iter().map(ToString::to_string).collect())
+}
+
+/// Prunes, defaults and validates a custom object against its definition's schema, as the
+/// apiextensions server does; invalid objects are 422 with a cause per field.
+fn validate_custom(res: &tug_api::resources::Resource, obj: &mut Value) -> Result<(), Error> {
+    let Some(schema) = res.schema.as_ref().filter(|_| res.custom) else { return Ok(()) };
+    let causes = tug_api::schema::validate_custom(schema, obj);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let name = meta_str(obj, "name").unwrap_or_default().to_string();
+    Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into())
 }
 
 /// Adds upstream's `Warning: 299 - "..."` headers to a response.
@@ -166,6 +194,7 @@ async fn create_object(
 ) -> Result<Response, Error> {
     let res = target.resource.clone();
     meta::check_type(&mut obj, &res)?;
+    validate_custom(&res, &mut obj)?;
     let namespace = if res.namespaced {
         let ns = target
             .namespace
@@ -203,7 +232,7 @@ async fn create_object(
         for owned in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
             m.remove(owned);
         }
-        if meta::tracks_generation(&res.kind) {
+        if meta::tracks_generation(&res.kind) || res.custom {
             m.insert("generation".into(), json!(1));
         } else {
             m.remove("generation");
@@ -342,7 +371,8 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
     if !res.custom {
         defaults::apply_defaults(&res.group, &res.version, &res.kind, &mut next);
     }
-    if meta::tracks_generation(&res.kind) {
+    validate_custom(res, &mut next)?;
+    if meta::tracks_generation(&res.kind) || res.custom {
         let gen_now = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
         let bumped = if meta::spec_part(current) != meta::spec_part(&next) { gen_now + 1 } else { gen_now };
         metadata_mut(&mut next).insert("generation".into(), json!(bumped));
