@@ -1,9 +1,8 @@
 //! Datastore benchmark: the embedded backend and etcd on the same machine, same workload.
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -228,16 +227,7 @@ async fn embedded_restart(dir: &Path, sizes: &Sizes) -> anyhow::Result<(Duration
     }
     let clean = time_embedded_open(dir).await?;
 
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("hold-embedded")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
-    anyhow::ensure!(line.trim() == "READY", "holder said {line:?}");
-    child.kill()?;
-    child.wait()?;
+    crate::crash::kill_holder(&["hold-embedded".as_ref(), dir.as_os_str()])?;
     let crash = time_embedded_open(dir).await?;
     Ok((clean, crash))
 }

@@ -2,13 +2,10 @@
 //! (a current-value table keyed by key, a log keyed by revision, durable commits).
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use anyhow::Context;
 use redb::{ReadableDatabase, TableDefinition};
 use rusqlite::params;
 
@@ -177,16 +174,7 @@ fn measure(engine: &str, dir: &Path, restart_keys: usize) -> anyhow::Result<Resu
     }
     drop(e);
 
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["hold-engine", engine])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
-    anyhow::ensure!(line.trim() == "READY", "holder said {line:?}");
-    child.kill()?;
-    child.wait()?;
+    crate::crash::kill_holder(&["hold-engine".as_ref(), engine.as_ref(), path.as_os_str()])?;
     let t = Instant::now();
     let e = open(engine, &path)?;
     anyhow::ensure!(e.get("/restart/00000000")?);

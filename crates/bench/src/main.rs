@@ -1,6 +1,7 @@
 //! `tug-bench`: runs a benchmark, prints its table, and can record it in BENCHMARKS.md.
 
 mod api;
+mod crash;
 mod datastore;
 #[cfg(feature = "engines")]
 mod engines;

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{IncludeObject, age, object_row};
+use super::{IncludeObject, age, envelope, object_row};
 use crate::resources::PrinterColumn;
 
 /// A Table of custom objects printed with `columns`.
@@ -40,13 +40,7 @@ pub fn custom_table(
             object_row(cells, obj, include)
         })
         .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": resource_version},
-        "columnDefinitions": defs,
-        "rows": rows,
-    })
+    envelope(defs, rows, resource_version)
 }
 
 fn cell(column: &PrinterColumn, obj: &Value, now: Timestamp) -> Value {

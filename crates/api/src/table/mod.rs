@@ -128,6 +128,11 @@ pub fn table(
         })
         .collect();
     let rows: Vec<Value> = objects.iter().map(|o| row(kind, o, include, now)).collect();
+    envelope(defs, rows, resource_version)
+}
+
+/// The Table object around column definitions and rows.
+fn envelope(defs: Vec<Value>, rows: Vec<Value>, resource_version: &str) -> Value {
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
