@@ -22,6 +22,13 @@
 //!   `Warn` reports, with upstream's paths (`spec.template.spec.containers[0].imagePullPolcy`)
 //!   and wording (`unknown field "spec.foo"`, `duplicate field "spec.replicas"`).
 //!
+//! - **Type checking of built-in kinds** ([`type_error`], [`type_error_message`]): the first
+//!   value whose JSON type does not fit its field, worded as Go's `encoding/json` words it
+//!   when upstream decodes the body into the kind's Go type (`json: cannot unmarshal array
+//!   into Go struct field NodeAffinity.spec.affinity.nodeAffinity.requiredDuringScheduling...
+//!   of type v1.NodeSelector`). Upstream fails such a body with `400 BadRequest` in every
+//!   field validation mode, before strict validation.
+//!
 //! - **Custom resources** ([`prune_custom`], [`default_custom`], [`validate_custom`]): the
 //!   structural-schema pruning, defaulting and OpenAPI validation upstream applies to custom
 //!   resources, with upstream's causes (`FieldValueRequired`, `FieldValueTypeInvalid`, ...).
@@ -52,6 +59,7 @@ mod extensions;
 mod strict;
 #[cfg(test)]
 mod tests;
+mod types;
 
 pub use builtin::{REF_PREFIX, definition_for, definition_names, document_schemas, schema};
 pub use custom::{default_custom, prune_custom, validate_custom};
@@ -59,3 +67,4 @@ pub use strict::{
     MAX_STRICT_ERRORS, StrictError, duplicate_fields, strict_decoding_message, strict_error_message,
     strict_errors, strict_errors_message, unknown_fields,
 };
+pub use types::{type_error, type_error_message};

@@ -146,7 +146,10 @@ pub(super) fn resolve<'s>(schema: &'s Value, defs: &'s Map<String, Value>) -> &'
 }
 
 /// [`resolve`], with the name of the last definition followed.
-fn resolve_named<'s>(mut schema: &'s Value, defs: &'s Map<String, Value>) -> (&'s Value, Option<&'s str>) {
+pub(super) fn resolve_named<'s>(
+    mut schema: &'s Value,
+    defs: &'s Map<String, Value>,
+) -> (&'s Value, Option<&'s str>) {
     let mut name = None;
     for _ in 0..32 {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {

@@ -558,7 +558,7 @@ fn pod() -> Value {
     })
 }
 
-fn manifests() -> Vec<(&'static str, &'static str, &'static str, Value)> {
+pub(super) fn manifests() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     vec![
         ("apps", "v1", "Deployment", deployment()),
         ("", "v1", "Pod", pod()),

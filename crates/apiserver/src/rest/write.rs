@@ -109,8 +109,9 @@ impl FieldValidation {
     }
 }
 
-/// Unknown and duplicate fields of a built-in object's JSON body: an error under Strict,
-/// warnings under Warn (upstream's default).
+/// Values of a built-in object's JSON body that do not fit their types: always an error.
+/// Unknown and duplicate fields: an error under Strict, warnings under Warn (upstream's
+/// default).
 fn check_fields(
     target: &Target,
     params: &Params,
@@ -124,6 +125,15 @@ fn check_fields(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|ct| !ct.starts_with(tug_api::protobuf::MEDIA_TYPE));
+    // A built-in object whose values do not fit their Go types does not decode upstream, in
+    // any validation mode; that comes before strict decoding.
+    if json_body && !res.custom {
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or(&res.kind);
+        if let Some(err) = tug_api::schema::type_error(&res.group, &res.version, kind, obj) {
+            let message = tug_api::schema::type_error_message(kind, &res.version, &err);
+            return Err(ApiError::bad_request(message).into());
+        }
+    }
     if mode == FieldValidation::Ignore || !json_body || target.subresource.is_some() {
         return Ok(Vec::new());
     }
