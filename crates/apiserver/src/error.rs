@@ -31,9 +31,12 @@ impl From<StoreError> for Error {
             StoreError::Compacted { requested, compacted } => {
                 ApiError::expired(format!("too old resource version: {requested} ({compacted})"))
             }
-            StoreError::ValueTooLarge { .. } => {
-                ApiError::new(tug_api::status::Reason::RequestEntityTooLarge, e.to_string())
-            }
+            StoreError::ValueTooLarge { size, limit, .. } => ApiError::new(
+                tug_api::status::Reason::RequestEntityTooLarge,
+                format!(
+                    "Request entity too large: the object is {size} bytes, the datastore's limit is {limit}"
+                ),
+            ),
             StoreError::InvalidArgument(msg) => ApiError::bad_request(msg),
             other => ApiError::internal(other.to_string()),
         };

@@ -561,3 +561,21 @@ fn field_validation_and_explain_use_the_schemas() {
     let explain = s.ok(&["explain", "deployment.spec.strategy"]);
     assert!(explain.contains("KIND:       Deployment") && explain.contains("rollingUpdate"), "{explain}");
 }
+
+#[test]
+fn oversize_objects_are_refused_with_a_status() {
+    let s = Server::start();
+    let write = |name: &str, bytes: usize| {
+        let path = s.data_dir().join(name);
+        std::fs::write(&path, "x".repeat(bytes)).unwrap();
+        path
+    };
+    // Past the request limit (3 MiB), and past the datastore's value limit (1.5 MiB).
+    let huge = write("huge", 4 << 20);
+    let err = s.fails(&["create", "configmap", "huge", &format!("--from-file={}", huge.display())]);
+    assert!(err.contains("failed to create configmap: Request entity too large: limit is 3145728"), "{err}");
+    let big = write("big", 2 << 20);
+    let err = s.fails(&["create", "configmap", "big", &format!("--from-file={}", big.display())]);
+    assert!(err.contains("Request entity too large") && err.contains("limit is 1572864"), "{err}");
+    assert!(s.fails(&["get", "cm", "big"]).contains("NotFound"));
+}

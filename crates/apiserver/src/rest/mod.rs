@@ -12,7 +12,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Router,
-    body::Bytes,
+    body::{Body, Bytes},
     extract::{Path, Query, State},
     http::{HeaderMap, Method},
     response::Response,
@@ -81,9 +81,10 @@ async fn core_handler(
     method: Method,
     Query(params): Query<Params>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, Error> {
     let target = resolve(&state, "", "v1", &rest)?;
+    let body = read_body(body).await?;
     dispatch(state, target, method, params, headers, body).await
 }
 
@@ -93,10 +94,28 @@ async fn group_handler(
     method: Method,
     Query(params): Query<Params>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, Error> {
     let target = resolve(&state, &group, &version, &rest)?;
+    let body = read_body(body).await?;
     dispatch(state, target, method, params, headers, body).await
+}
+
+/// Largest request body, upstream's limit (3 MiB).
+const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// The whole request body, refused with upstream's 413 `Status` past [`MAX_BODY`].
+async fn read_body(body: Body) -> Result<Bytes, Error> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            tug_api::status::Reason::RequestEntityTooLarge,
+            format!("Request entity too large: limit is {MAX_BODY}"),
+        )
+        .into()),
+        Err(err) => Err(ApiError::bad_request(format!("reading the request body: {err}")).into()),
+    }
 }
 
 fn resolve(state: &AppState, group: &str, version: &str, rest: &str) -> Result<Target, Error> {
