@@ -82,7 +82,7 @@ pub async fn create(
         return Err(ApiError::method_not_allowed(format!("creating {} is not supported yet", sub)).into());
     }
     let obj = decode_body(&headers, &body)?;
-    let warnings = check_fields(&target, &params, &headers, &body, &obj)?;
+    let warnings = check_fields(&target, &params, &headers, Some(&body), &obj)?;
     let manager = Manager::from_request(&params, &headers);
     Ok(with_warnings(create_object(state, target, params, obj, Some(manager)).await?, &warnings))
 }
@@ -116,56 +116,52 @@ fn check_fields(
     target: &Target,
     params: &Params,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Option<&[u8]>,
     obj: &Value,
 ) -> Result<Vec<String>, Error> {
+    use tug_api::schema::{self, StrictError};
     let mode = FieldValidation::from_params(params)?;
     let res = &target.resource;
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|ct| !ct.starts_with(tug_api::protobuf::MEDIA_TYPE));
+    // The object's own kind decides (a body may carry another kind: that error comes later).
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or(&res.kind);
     // A built-in object whose values do not fit their Go types does not decode upstream, in
     // any validation mode; that comes before strict decoding.
-    if json_body && !res.custom {
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or(&res.kind);
-        if let Some(err) = tug_api::schema::type_error(&res.group, &res.version, kind, obj) {
-            let message = tug_api::schema::type_error_message(kind, &res.version, &err);
-            return Err(ApiError::bad_request(message).into());
-        }
+    if json_body
+        && !res.custom
+        && let Some(err) = schema::type_error(&res.group, &res.version, kind, obj)
+    {
+        return Err(ApiError::bad_request(schema::type_error_message(kind, &res.version, &err)).into());
     }
     if mode == FieldValidation::Ignore || !json_body || target.subresource.is_some() {
         return Ok(Vec::new());
     }
-    if res.custom {
+    let errors: Vec<StrictError> = if res.custom {
         // Custom objects: what pruning would drop is what is unknown.
-        let Some(schema) = &res.schema else { return Ok(Vec::new()) };
-        let unknown = tug_api::schema::prune_custom(schema, &mut obj.clone());
-        let duplicates = tug_api::schema::duplicate_fields(body);
-        if unknown.is_empty() && duplicates.is_empty() {
-            return Ok(Vec::new());
+        let Some(custom_schema) = &res.schema else { return Ok(Vec::new()) };
+        let unknown =
+            schema::prune_custom(custom_schema, &mut obj.clone()).into_iter().map(StrictError::Unknown);
+        let duplicates = body.map(schema::duplicate_fields).unwrap_or_default();
+        unknown.chain(duplicates.into_iter().map(StrictError::Duplicate)).collect()
+    } else {
+        match body {
+            Some(body) => schema::strict_errors(&res.group, &res.version, kind, body),
+            // A patched object: parsed already, so it has no duplicates to find.
+            None => schema::unknown_fields(&res.group, &res.version, kind, obj)
+                .into_iter()
+                .map(StrictError::Unknown)
+                .collect(),
         }
-        if mode == FieldValidation::Strict {
-            let message =
-                tug_api::schema::strict_error_message(&res.kind, &res.version, &unknown, &duplicates);
-            return Err(ApiError::bad_request(message).into());
-        }
-        let warnings = unknown.iter().map(|f| format!("unknown field \"{f}\""));
-        return Ok(warnings.chain(duplicates.iter().map(|f| format!("duplicate field \"{f}\""))).collect());
-    }
-    // The object's own kind decides (a body may carry another kind: that error comes later).
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or(&res.kind);
-    let errors = tug_api::schema::strict_errors(&res.group, &res.version, kind, body);
+    };
     if errors.is_empty() {
         return Ok(Vec::new());
     }
     if mode == FieldValidation::Strict {
-        return Err(ApiError::bad_request(tug_api::schema::strict_errors_message(
-            kind,
-            &res.version,
-            &errors,
-        ))
-        .into());
+        let message = schema::strict_errors_message(kind, &res.version, &errors);
+        return Err(ApiError::bad_request(message).into());
     }
     Ok(errors.iter().map(ToString::to_string).collect())
 }
@@ -502,7 +498,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, Error> {
     let next = decode_body(&headers, &body)?;
-    let warnings = check_fields(&target, &params, &headers, &body, &next)?;
+    let warnings = check_fields(&target, &params, &headers, Some(&body), &next)?;
     let manager = Manager::from_request(&params, &headers);
     let precondition = meta_str(&next, "resourceVersion").filter(|rv| !rv.is_empty()).map(str::to_string);
     for _ in 0..MAX_RETRIES {
@@ -571,11 +567,7 @@ pub async fn patch(
             return Err(conflict(&target));
         }
         let warnings = match target.subresource {
-            None => {
-                let patched_body = patched.to_string();
-                let json = HeaderMap::new();
-                check_fields(&target, &params, &json, patched_body.as_bytes(), &patched)?
-            }
+            None => check_fields(&target, &params, &HeaderMap::new(), None, &patched)?,
             Some(_) => Vec::new(),
         };
         let prepared = prepare_update(&target, &current, patched)?;
