@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod bootstrap;
+mod cache;
 mod crds;
 pub mod discovery;
 pub mod error;
@@ -27,6 +28,7 @@ use registry::Registry;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: Registry,
+    pub cache: Arc<cache::WatchCache>,
     /// `host:port` clients are told to use (legacy discovery's serverAddressByClientCIDRs).
     pub advertise: String,
 }
@@ -76,7 +78,8 @@ impl ApiServer {
         let loaded =
             crds::load(store.as_ref(), &registry).await.context("loading CustomResourceDefinitions")?;
         let crd_task = tokio::spawn(crds::follow(store.clone(), registry.clone(), loaded));
-        let state = AppState { store, registry, advertise: format!("{local_host}:{}", addr.port()) };
+        let (cache, cache_task) = cache::WatchCache::start(store.clone());
+        let state = AppState { store, registry, cache, advertise: format!("{local_host}:{}", addr.port()) };
         let mut tokens = HashMap::new();
         tokens.insert(
             pki.token.clone(),
@@ -87,7 +90,7 @@ impl ApiServer {
         );
         let app = router(state, Tokens(Arc::new(tokens)));
         let task = tokio::spawn(tls::serve(listener, tls, app));
-        Ok(ApiServer { addr, kubeconfig, token: pki.token, tasks: vec![task, crd_task] })
+        Ok(ApiServer { addr, kubeconfig, token: pki.token, tasks: vec![task, crd_task, cache_task] })
     }
 
     pub fn stop(self) {

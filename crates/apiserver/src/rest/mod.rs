@@ -2,11 +2,13 @@
 //! writes and watches live in their own modules.
 
 mod allocate;
-mod raw;
+pub(crate) mod raw;
 mod read;
 mod scale;
 mod watch;
 mod write;
+
+pub(crate) use read::selectable_fields;
 
 use std::{collections::HashMap, sync::Arc};
 

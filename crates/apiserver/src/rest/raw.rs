@@ -8,23 +8,29 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// or `None` if the bytes are not an object with a `metadata` object at the top level (the
 /// caller then takes the parsing path).
 pub fn with_resource_version(raw: &[u8], rv: i64) -> Option<Bytes> {
-    let at = top_level_metadata_body(raw)?;
-    let rv = rv.to_string();
-    let mut out = BytesMut::with_capacity(raw.len() + rv.len() + 24);
+    let at = metadata_body_offset(raw)?;
+    let mut out = BytesMut::with_capacity(raw.len() + 40);
+    splice_resource_version(raw, at, rv, &mut out);
+    Some(out.freeze())
+}
+
+/// Appends `raw` with `"resourceVersion":"<rv>"` inserted at `at`, an offset from
+/// [`metadata_body_offset`].
+pub fn splice_resource_version(raw: &[u8], at: usize, rv: i64, out: &mut BytesMut) {
+    let digits = rv.to_string();
     out.put_slice(&raw[..at]);
     out.put_slice(b"\"resourceVersion\":\"");
-    out.put_slice(rv.as_bytes());
+    out.put_slice(digits.as_bytes());
     out.put_u8(b'"');
     // Metadata is either empty (`}` next) or has members that need a separator.
     if raw.get(at) != Some(&b'}') {
         out.put_u8(b',');
     }
     out.put_slice(&raw[at..]);
-    Some(out.freeze())
 }
 
 /// Offset just after the `{` that opens the value of the top-level `"metadata"` key.
-fn top_level_metadata_body(raw: &[u8]) -> Option<usize> {
+pub fn metadata_body_offset(raw: &[u8]) -> Option<usize> {
     let mut depth = 0usize;
     let mut i = 0;
     // Start of the most recent string at depth 1, to recognise keys.

@@ -1,4 +1,7 @@
-//! GET of one object and LIST of a collection, as JSON or as a Table.
+//! GET of one object and LIST of a collection, as JSON or as a Table. LISTs come from the
+//! watch cache; GETs and the LISTs the cache cannot answer read the datastore.
+
+use std::sync::Arc;
 
 use axum::{
     http::{HeaderMap, header},
@@ -15,7 +18,7 @@ use tug_api::{
 };
 
 use super::{Params, Target, raw, to_object};
-use crate::{AppState, discovery::json_response, error::Error};
+use crate::{AppState, cache::Entry, discovery::json_response, error::Error};
 
 pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<Response, Error> {
     let name = target.name.clone().unwrap_or_default();
@@ -77,10 +80,12 @@ impl Filter {
 /// Field selectors upstream accepts per kind (besides `metadata.name` and
 /// `metadata.namespace`, which every kind has).
 fn supported_field(kind: &str, field: &str) -> bool {
-    if matches!(field, "metadata.name" | "metadata.namespace") {
-        return true;
-    }
-    let extra: &[&str] = match kind {
+    matches!(field, "metadata.name" | "metadata.namespace") || selectable_fields(kind).contains(&field)
+}
+
+/// The fields besides name and namespace that a field selector may name for `kind`.
+pub fn selectable_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
         "Pod" => &[
             "spec.nodeName",
             "spec.restartPolicy",
@@ -110,8 +115,7 @@ fn supported_field(kind: &str, field: &str) -> bool {
         "ReplicaSet" | "ReplicationController" => &["status.replicas"],
         "Job" => &["status.successful"],
         _ => &[],
-    };
-    extra.contains(&field)
+    }
 }
 
 /// A Table of `objects`: upstream's columns for built-ins, the definition's for custom resources.
@@ -146,18 +150,121 @@ pub async fn list(
         None => 0,
     };
     let prefix = target.collection_prefix();
-    let mut start = match params.get("continue").filter(|c| !c.is_empty()) {
+    let start = match params.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => Some(decode_continue(token, &prefix)?),
         None => None,
     };
     let table = wants_table(&headers);
+    let page = if cache_is_fresh(&state, &params).await? {
+        list_cached(&state, &target, &filter, &prefix, start, limit)?
+    } else {
+        list_stored(&state, &target, &filter, &prefix, start, limit, table).await?
+    };
+    let rv = page.revision.to_string();
+    if table {
+        let include = IncludeObject::from_param(params.get("includeObject").map(String::as_str));
+        let objects: Vec<Value> = page.items.into_iter().map(Item::into_value).collect::<Result<_, _>>()?;
+        let mut t = render_table(&target.resource, &objects, &rv, include);
+        if let Some(token) = page.next {
+            t["metadata"]["continue"] = json!(token);
+        }
+        return Ok(json_response(t));
+    }
+    let mut metadata = json!({"resourceVersion": rv});
+    if let Some(token) = page.next {
+        metadata["continue"] = json!(token);
+    }
+    // Assembled by hand so that stored bytes are copied, not re-encoded.
+    let head = json!({
+        "kind": format!("{}List", target.resource.kind),
+        "apiVersion": target.resource.api_version(),
+        "metadata": metadata,
+    })
+    .to_string();
+    let mut body =
+        BytesMut::with_capacity(head.len() + 16 + page.items.iter().map(Item::len_hint).sum::<usize>());
+    body.put_slice(&head.as_bytes()[..head.len() - 1]);
+    body.put_slice(b",\"items\":[");
+    for (i, item) in page.items.into_iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        match item {
+            Item::Raw(bytes) => body.put_slice(&bytes),
+            Item::Cached(entry) => entry.write_json(entry.mod_revision, &mut body),
+            Item::Parsed(obj) => body.put_slice(obj.to_string().as_bytes()),
+        }
+    }
+    body.put_slice(b"]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response())
+}
+
+/// Whether the watch cache can answer a LIST at the requested resourceVersion: unset means
+/// the latest (the cache catches up with the datastore's revision first, as upstream's
+/// consistent reads from cache do), "0" any, and a number at least that one. An `Exact` match
+/// goes to the datastore.
+async fn cache_is_fresh(state: &AppState, params: &Params) -> Result<bool, Error> {
+    if params.get("resourceVersionMatch").is_some_and(|m| m == "Exact") {
+        return Ok(false);
+    }
+    let wanted = match params.get("resourceVersion").map(String::as_str) {
+        None | Some("") => state.store.revision().await?,
+        Some("0") => 1,
+        Some(rv) => {
+            rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?
+        }
+    };
+    Ok(state.cache.wait_for(wanted).await)
+}
+
+/// One page of a LIST, before rendering.
+struct Page {
+    items: Vec<Item>,
+    revision: i64,
+    next: Option<String>,
+}
+
+fn list_cached(
+    state: &AppState,
+    target: &Target,
+    filter: &Filter,
+    prefix: &str,
+    start: Option<String>,
+    limit: usize,
+) -> Result<Page, Error> {
+    let listed = state.cache.list(prefix, start.as_deref(), limit, |e| filter.matches(&e.skeleton));
+    let mut items = Vec::with_capacity(listed.entries.len());
+    for entry in listed.entries {
+        items.push(if target.resource.custom {
+            let obj = entry
+                .object(entry.mod_revision)
+                .ok_or_else(|| ApiError::internal(format!("stored object {} is not JSON", entry.key)))?;
+            Item::Parsed(target.present_version(obj))
+        } else {
+            Item::Cached(entry)
+        });
+    }
+    let next = listed.more_after.map(|key| encode_continue(listed.revision, &format!("{key}\0")));
+    Ok(Page { items, revision: listed.revision, next })
+}
+
+/// A LIST read from the datastore, for the reads the cache cannot answer.
+async fn list_stored(
+    state: &AppState,
+    target: &Target,
+    filter: &Filter,
+    prefix: &str,
+    mut start: Option<String>,
+    limit: usize,
+    table: bool,
+) -> Result<Page, Error> {
     // Without selectors, tables or version rewriting the stored bytes go out as they are.
     let verbatim = !table && !target.resource.custom && filter.is_empty();
     let mut items: Vec<Item> = Vec::new();
     let mut revision = 0;
     let mut next = None;
     loop {
-        let page = state.store.list(&prefix, start.as_deref(), limit).await?;
+        let page = state.store.list(prefix, start.as_deref(), limit).await?;
         if revision == 0 {
             revision = page.revision;
         }
@@ -185,46 +292,13 @@ pub async fn list(
         }
         start = last_key.map(|k| format!("{k}\0"));
     }
-    let rv = revision.to_string();
-    if table {
-        let include = IncludeObject::from_param(params.get("includeObject").map(String::as_str));
-        let objects: Vec<Value> = items.into_iter().map(Item::into_value).collect::<Result<_, _>>()?;
-        let mut t = render_table(&target.resource, &objects, &rv, include);
-        if let Some(token) = next {
-            t["metadata"]["continue"] = json!(token);
-        }
-        return Ok(json_response(t));
-    }
-    let mut metadata = json!({"resourceVersion": rv});
-    if let Some(token) = next {
-        metadata["continue"] = json!(token);
-    }
-    // Assembled by hand so that verbatim items are copied, not re-encoded.
-    let head = json!({
-        "kind": format!("{}List", target.resource.kind),
-        "apiVersion": target.resource.api_version(),
-        "metadata": metadata,
-    })
-    .to_string();
-    let mut body = BytesMut::with_capacity(head.len() + 16 + items.iter().map(Item::len_hint).sum::<usize>());
-    body.put_slice(&head.as_bytes()[..head.len() - 1]);
-    body.put_slice(b",\"items\":[");
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            body.put_u8(b',');
-        }
-        match item {
-            Item::Raw(bytes) => body.put_slice(&bytes),
-            Item::Parsed(obj) => body.put_slice(obj.to_string().as_bytes()),
-        }
-    }
-    body.put_slice(b"]}");
-    Ok(([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response())
+    Ok(Page { items, revision, next })
 }
 
 /// A listed object: stored bytes ready to send, or a parsed value.
 enum Item {
     Raw(Bytes),
+    Cached(Arc<Entry>),
     Parsed(Value),
 }
 
@@ -232,6 +306,7 @@ impl Item {
     fn len_hint(&self) -> usize {
         match self {
             Item::Raw(b) => b.len() + 1,
+            Item::Cached(e) => e.len_hint() + 1,
             Item::Parsed(_) => 1024,
         }
     }
@@ -241,6 +316,9 @@ impl Item {
             Item::Parsed(v) => Ok(v),
             Item::Raw(b) => serde_json::from_slice(&b)
                 .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")).into()),
+            Item::Cached(entry) => entry
+                .object(entry.mod_revision)
+                .ok_or_else(|| ApiError::internal(format!("stored object {} is not JSON", entry.key)).into()),
         }
     }
 }
