@@ -29,6 +29,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: Registry,
     pub cache: Arc<cache::WatchCache>,
+    /// A garbage collector runs, so deletes may leave `orphan` and `foregroundDeletion`
+    /// finalizers for it (upstream adds neither without one).
+    pub gc_enabled: bool,
     /// `host:port` clients are told to use (legacy discovery's serverAddressByClientCIDRs).
     pub advertise: String,
 }
@@ -79,7 +82,13 @@ impl ApiServer {
             crds::load(store.as_ref(), &registry).await.context("loading CustomResourceDefinitions")?;
         let crd_task = tokio::spawn(crds::follow(store.clone(), registry.clone(), loaded));
         let (cache, cache_task) = cache::WatchCache::start(store.clone());
-        let state = AppState { store, registry, cache, advertise: format!("{local_host}:{}", addr.port()) };
+        let state = AppState {
+            store,
+            registry,
+            cache,
+            gc_enabled: false,
+            advertise: format!("{local_host}:{}", addr.port()),
+        };
         let mut tokens = HashMap::new();
         tokens.insert(
             pki.token.clone(),

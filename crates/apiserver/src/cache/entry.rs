@@ -1,11 +1,12 @@
 //! One cached object and one cached change. An object is kept as the bytes the datastore holds
-//! (rendered by splicing in its resourceVersion, never re-encoded) plus a small skeleton of
-//! the fields selectors can read, so that matching a selector needs no parse.
+//! (rendered by splicing in its resourceVersion, never re-encoded) plus its labels and the
+//! values of the fields selectors can read, so that matching a selector needs no parse.
 
 use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use tug_api::selector::object_field;
 use tug_store::{KeyValue, Revision};
 
 use crate::rest::{raw, selectable_fields};
@@ -19,8 +20,8 @@ pub struct Entry {
     pub mod_revision: Revision,
     /// Where the resourceVersion goes in `stored`: just inside the top-level metadata object.
     metadata_at: Option<usize>,
-    /// The object's name, namespace, labels and selectable fields, for selectors.
-    pub skeleton: Value,
+    /// What selectors read.
+    pub attrs: Attrs,
 }
 
 impl Entry {
@@ -33,7 +34,7 @@ impl Entry {
             stored: kv.value.clone(),
             mod_revision: kv.mod_revision,
             metadata_at: raw::metadata_body_offset(&kv.value),
-            skeleton: skeleton(&obj),
+            attrs: Attrs::of(&obj),
         })
     }
 
@@ -123,41 +124,46 @@ pub fn event_line(kind: ChangeKind, entry: &Entry, rv: Revision) -> Bytes {
     out.freeze()
 }
 
-/// The parts of an object selectors read: metadata's name, namespace and labels, and every
-/// field a field selector may name for the object's kind.
-fn skeleton(obj: &Value) -> Value {
-    let mut metadata = Map::new();
-    if let Some(m) = obj.get("metadata") {
-        for key in ["name", "namespace", "labels"] {
-            if let Some(v) = m.get(key) {
-                metadata.insert(key.into(), v.clone());
-            }
-        }
-    }
-    let mut out = Value::Object(Map::from_iter([("metadata".to_string(), Value::Object(metadata))]));
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    for path in selectable_fields(kind) {
-        if let Some(v) = pointer_path(obj, path) {
-            set_path(&mut out, path, v.clone());
-        }
-    }
-    out
+/// What selectors read of an object: its labels, and its name, namespace and every field a
+/// field selector may name for its kind, as strings. Kept compact: every cached object has one.
+#[derive(Debug, Default)]
+pub struct Attrs {
+    /// Sorted by key.
+    labels: Box<[(Box<str>, Box<str>)]>,
+    fields: Box<[(&'static str, Box<str>)]>,
 }
 
-fn pointer_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(obj, |cur, seg| cur.get(seg))
-}
+impl Attrs {
+    fn of(obj: &Value) -> Attrs {
+        let mut labels: Vec<(Box<str>, Box<str>)> = obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+            .collect();
+        labels.sort();
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        let fields = ["metadata.name", "metadata.namespace"]
+            .into_iter()
+            .chain(selectable_fields(kind).iter().copied())
+            .filter_map(|path| {
+                let value = object_field(obj, path)?;
+                (!value.is_empty()).then(|| (path, value.into_boxed_str()))
+            })
+            .collect();
+        Attrs { labels: labels.into(), fields }
+    }
 
-fn set_path(out: &mut Value, path: &str, value: Value) {
-    let mut cur = out;
-    let mut segments = path.split('.').peekable();
-    while let Some(seg) = segments.next() {
-        let Some(map) = cur.as_object_mut() else { return };
-        if segments.peek().is_none() {
-            map.insert(seg.to_string(), value);
-            return;
-        }
-        cur = map.entry(seg.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    pub fn label(&self, key: &str) -> Option<&str> {
+        let at = self.labels.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(&self.labels[at].1)
+    }
+
+    /// A field's value; unset fields read as the empty string, as upstream.
+    pub fn field(&self, path: &str) -> Option<String> {
+        let value = self.fields.iter().find(|(p, _)| *p == path).map_or("", |(_, v)| v);
+        Some(value.to_string())
     }
 }
 
@@ -188,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn the_skeleton_keeps_what_selectors_read() {
+    fn attrs_keep_what_selectors_read() {
         let pod = json!({
             "kind": "Pod",
             "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "x"}, "annotations": {"a": "b"}},
@@ -196,14 +202,13 @@ mod tests {
             "status": {"phase": "Running"},
         });
         let entry = Entry::from_kv(&kv("/registry/core/pods/ns/p", &pod, 3)).unwrap();
-        assert_eq!(
-            entry.skeleton,
-            json!({
-                "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "x"}},
-                "spec": {"nodeName": "n1"},
-                "status": {"phase": "Running"},
-            })
-        );
+        let attrs = &entry.attrs;
+        assert_eq!((attrs.label("app"), attrs.label("a")), (Some("x"), None));
+        assert_eq!(attrs.field("metadata.name").as_deref(), Some("p"));
+        assert_eq!(attrs.field("metadata.namespace").as_deref(), Some("ns"));
+        assert_eq!(attrs.field("spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(attrs.field("status.phase").as_deref(), Some("Running"));
+        assert_eq!(attrs.field("status.podIP").as_deref(), Some(""));
     }
 
     #[test]

@@ -19,12 +19,12 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 use tug_store::{Event, EventKind, Revision, Store, StoreError};
 
-pub use entry::{Change, ChangeKind, Entry, event_line};
+pub use entry::{Attrs, Change, ChangeKind, Entry, event_line};
 
 const PREFIX: &str = "/registry/";
-/// Recent changes kept for watches that start from a resourceVersion; older starts are served
-/// by a watch on the datastore.
-const HISTORY: usize = 50_000;
+/// Recent changes kept for watches that start from a resourceVersion (usually that of a LIST
+/// just made); older starts are served by a watch on the datastore.
+const HISTORY: usize = 10_000;
 /// Changes a watcher may fall behind before it is cut off (its client then watches again from
 /// the last revision it saw).
 const WATCHER_BUFFER: usize = 4096;

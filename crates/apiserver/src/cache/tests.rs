@@ -48,7 +48,7 @@ async fn pages_and_filters() {
     let (_dir, store, cache) = started().await;
     let rev = store.create("/registry/core/pods/c/p3", pod("p3", "x")).await.unwrap();
     assert!(cache.wait_for(rev).await);
-    let is_x = |e: &Entry| e.skeleton["metadata"]["labels"]["app"] == "x";
+    let is_x = |e: &Entry| e.attrs.label("app") == Some("x");
     let first = cache.list(PODS, None, 1, is_x);
     assert_eq!(keys(&first.entries), ["/registry/core/pods/a/p1"]);
     let after = first.more_after.expect("more");
@@ -65,8 +65,8 @@ async fn a_watch_from_now_sees_the_state_then_the_changes() {
     store.update("/registry/core/pods/a/p1", pod("p1", "z"), sub.initial[0].mod_revision).await.unwrap();
     let change = sub.changes.recv().await.unwrap();
     assert_eq!(change.kind, ChangeKind::Modified);
-    assert_eq!(change.prev.as_ref().unwrap().skeleton["metadata"]["labels"]["app"], "x");
-    assert_eq!(change.object.skeleton["metadata"]["labels"]["app"], "z");
+    assert_eq!(change.prev.as_ref().unwrap().attrs.label("app"), Some("x"));
+    assert_eq!(change.object.attrs.label("app"), Some("z"));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! writes and watches live in their own modules.
 
 mod allocate;
+mod delete;
 pub(crate) mod raw;
 mod read;
 mod scale;
@@ -179,7 +180,8 @@ async fn dispatch(
         (Method::POST, false) => write::create(state, target, params, headers, body).await,
         (Method::PUT, true) => write::update(state, target, params, headers, body).await,
         (Method::PATCH, true) => write::patch(state, target, params, headers, body).await,
-        (Method::DELETE, true) => write::delete(state, target, params, headers, body).await,
+        (Method::DELETE, true) => delete::delete(state, target, params, headers, body).await,
+        (Method::DELETE, false) => delete::delete_collection(state, target, params, headers, body).await,
         (method, _) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource: {method}"
         ))

@@ -18,7 +18,12 @@ use tug_api::{
 };
 
 use super::{Params, Target, raw, to_object};
-use crate::{AppState, cache::Entry, discovery::json_response, error::Error};
+use crate::{
+    AppState,
+    cache::{Attrs, Entry},
+    discovery::json_response,
+    error::Error,
+};
 
 pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<Response, Error> {
     let name = target.name.clone().unwrap_or_default();
@@ -70,6 +75,11 @@ impl Filter {
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches_value(obj) && self.fields.matches_object(obj)
+    }
+
+    /// Matches a cached object without parsing it.
+    pub fn matches_attrs(&self, attrs: &Attrs) -> bool {
+        self.labels.matches_fn(|k| attrs.label(k)) && self.fields.matches(&|p| attrs.field(p))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -232,7 +242,7 @@ fn list_cached(
     start: Option<String>,
     limit: usize,
 ) -> Result<Page, Error> {
-    let listed = state.cache.list(prefix, start.as_deref(), limit, |e| filter.matches(&e.skeleton));
+    let listed = state.cache.list(prefix, start.as_deref(), limit, |e| filter.matches_attrs(&e.attrs));
     let mut items = Vec::with_capacity(listed.entries.len());
     for entry in listed.entries {
         items.push(if target.resource.custom {

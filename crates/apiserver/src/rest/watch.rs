@@ -164,7 +164,7 @@ fn from_cache(
     let Options { render, filter, timeout, send_initial, bookmarks, scope } = options;
     let mut first = Vec::new();
     for entry in &sub.initial {
-        if filter.matches(&entry.skeleton) {
+        if filter.matches_attrs(&entry.attrs) {
             first.push(render.entry_line(ChangeKind::Added, entry, entry.mod_revision));
         }
     }
@@ -258,11 +258,11 @@ impl Live {
 /// The event a change becomes for this watcher, if any: objects that start or stop matching
 /// the selectors are ADDED or DELETED, as upstream does.
 fn translate(change: &Change, filter: &Filter) -> Option<ChangeKind> {
-    let now = filter.matches(&change.object.skeleton);
+    let now = filter.matches_attrs(&change.object.attrs);
     if change.kind == ChangeKind::Deleted {
         return now.then_some(ChangeKind::Deleted);
     }
-    let before = change.prev.as_ref().is_some_and(|p| filter.matches(&p.skeleton));
+    let before = change.prev.as_ref().is_some_and(|p| filter.matches_attrs(&p.attrs));
     match (before, now) {
         (true, true) => Some(ChangeKind::Modified),
         (false, true) => Some(ChangeKind::Added),

@@ -18,13 +18,13 @@ use super::{Params, Target, allocate, to_object, to_stored};
 use crate::{AppState, discovery::json_response, error::Error};
 
 /// How often a patch or unconditional update retries after losing a race.
-const MAX_RETRIES: usize = 8;
+pub(super) const MAX_RETRIES: usize = 8;
 
 fn created(obj: Value) -> Response {
     (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], obj.to_string()).into_response()
 }
 
-fn dry_run(params: &Params) -> bool {
+pub(super) fn dry_run(params: &Params) -> bool {
     params.get("dryRun").is_some_and(|d| d == "All")
 }
 
@@ -418,7 +418,7 @@ impl Manager {
     }
 }
 
-fn is_service(res: &tug_api::resources::Resource) -> bool {
+pub(super) fn is_service(res: &tug_api::resources::Resource) -> bool {
     res.kind == "Service" && res.group.is_empty()
 }
 
@@ -434,7 +434,7 @@ fn current_is_service(kv: &KeyValue) -> bool {
     kv.key.starts_with("/registry/core/services/")
 }
 
-async fn read_current(state: &AppState, target: &Target) -> Result<(KeyValue, Value), Error> {
+pub(super) async fn read_current(state: &AppState, target: &Target) -> Result<(KeyValue, Value), Error> {
     let name = target.name.clone().unwrap_or_default();
     let (kv, _) = state.store.get(&target.key(&name)).await?;
     let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
@@ -442,7 +442,7 @@ async fn read_current(state: &AppState, target: &Target) -> Result<(KeyValue, Va
     Ok((kv, obj))
 }
 
-fn conflict(target: &Target) -> Error {
+pub(super) fn conflict(target: &Target) -> Error {
     ApiError::conflict(
         &target.resource.group,
         &target.resource.plural,
@@ -454,7 +454,7 @@ fn conflict(target: &Target) -> Error {
 
 /// Stores `next` over `current`, or deletes it if it was being deleted and has no
 /// finalizers left. Returns the stored object, or `None` on a lost race.
-async fn commit(
+pub(super) async fn commit(
     state: &AppState,
     current: &KeyValue,
     next: Value,
@@ -463,8 +463,11 @@ async fn commit(
     if dry {
         return Ok(Some(next));
     }
+    // Upstream removes an object on update once it is being deleted, its finalizers are gone
+    // and no grace period is running (a terminating pod waits for its kubelet).
     let finished = next.pointer("/metadata/deletionTimestamp").is_some()
-        && next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+        && next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
+        && next.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0;
     let mut next = next;
     let service = current_is_service(current);
     if service && !finished {
@@ -635,85 +638,9 @@ async fn server_side_apply(
     Err(conflict(&target))
 }
 
-pub async fn delete(
-    state: AppState,
-    target: Target,
-    params: Params,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Error> {
-    let options = if body.is_empty() { json!({}) } else { decode_body(&headers, &body)? };
-    let dry = dry_run(&params)
-        || options.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|v| v == "All"));
-    for _ in 0..MAX_RETRIES {
-        let (kv, current) = read_current(&state, &target).await?;
-        if let Some(uid) = options.pointer("/preconditions/uid").and_then(Value::as_str)
-            && Some(uid) != meta_str(&current, "uid")
-        {
-            return Err(ApiError::conflict(
-                &target.resource.group,
-                &target.resource.plural,
-                target.name.as_deref().unwrap_or_default(),
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&current, "uid").unwrap_or_default()
-                ),
-            )
-            .into());
-        }
-        if let Some(rv) = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str)
-            && rv != kv.mod_revision.to_string()
-        {
-            return Err(conflict(&target));
-        }
-        let has_finalizers =
-            current.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
-        if has_finalizers && target.resource.kind != "Namespace" {
-            // Finalizers hold the object: mark it and let their owners finish.
-            if current.pointer("/metadata/deletionTimestamp").is_some() {
-                return Ok(json_response(current));
-            }
-            let mut marked = current.clone();
-            let m = metadata_mut(&mut marked);
-            m.insert("deletionTimestamp".into(), json!(now()));
-            m.insert("deletionGracePeriodSeconds".into(), json!(0));
-            m.remove("resourceVersion");
-            if let Some(stored) = commit(&state, &kv, marked, dry).await? {
-                return Ok(json_response(stored));
-            }
-            continue;
-        }
-        if dry {
-            return Ok(json_response(current));
-        }
-        if target.resource.kind == "Namespace" && !target.resource.custom {
-            delete_namespace_contents(&state, target.name.as_deref().unwrap_or_default()).await?;
-        }
-        if target.resource.kind == "CustomResourceDefinition" && !target.resource.custom {
-            // Upstream's customresourcecleanup finalizer: the definition takes its objects along.
-            if let Ok(resources) = tug_api::resources::from_crd(&current)
-                && let Some(first) = resources.first()
-            {
-                delete_prefix(&state, &first.key_prefix()).await?;
-            }
-        }
-        match state.store.delete(&kv.key, Some(kv.mod_revision)).await {
-            Ok(_) => {
-                if is_service(&target.resource) {
-                    allocate::release(&state, &current, None).await;
-                }
-                return Ok(json_response(current));
-            }
-            Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound { .. }) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(conflict(&target))
-}
-
 /// Deletes every object in a namespace. Interim: the namespace controller (scheduler and
 /// controllers issue) takes this over, with upstream's Terminating phase and finalizer.
-async fn delete_namespace_contents(state: &AppState, ns: &str) -> Result<(), Error> {
+pub(super) async fn delete_namespace_contents(state: &AppState, ns: &str) -> Result<(), Error> {
     for res in state.registry.all().iter().filter(|r| r.namespaced) {
         delete_prefix(state, &format!("{}{ns}/", res.key_prefix())).await?;
     }
@@ -721,7 +648,7 @@ async fn delete_namespace_contents(state: &AppState, ns: &str) -> Result<(), Err
 }
 
 /// Deletes every object stored under `prefix`.
-async fn delete_prefix(state: &AppState, prefix: &str) -> Result<(), Error> {
+pub(super) async fn delete_prefix(state: &AppState, prefix: &str) -> Result<(), Error> {
     let page = state.store.list(prefix, None, 0).await?;
     for kv in page.kvs {
         match state.store.delete(&kv.key, None).await {
