@@ -22,7 +22,10 @@ pub use fields::{event_source_field, events_field_label};
 pub use storage::{shared_storage, storage_key_prefix, storage_version};
 
 /// Converts `obj` (any served version of its kind) to `to_group`/`to_version` and sets its
-/// `apiVersion`. An object already in that version is returned as it is.
+/// `apiVersion`. An object already in that version is returned as it is, except that an
+/// autoscaling/v2 HorizontalPodAutoscaler loses the v1 round-trip annotations, as upstream's
+/// does on every write and read: call this for every object of a shared collection, whatever
+/// the versions.
 ///
 /// # Errors
 /// `BadRequest` when `apiVersion` or `kind` is missing or a field has the wrong type;
@@ -40,7 +43,12 @@ pub fn convert(obj: Value, to_group: &str, to_version: &str) -> Result<Value, Ap
     let (from_group, from_version) = split_api_version(&api_version);
     let target = join_api_version(to_group, to_version);
     if (from_group, from_version) == (to_group, to_version) {
-        return Ok(obj);
+        // Upstream decodes into the internal type and encodes again even within one version;
+        // only the HPA's round-trip annotations are lost on that trip.
+        return Ok(match (from_group, from_version, kind.as_str()) {
+            ("autoscaling", "v2", "HorizontalPodAutoscaler") => hpa::strip_round_trip(obj),
+            _ => obj,
+        });
     }
     let converted = match (from_group, from_version, kind.as_str(), to_group, to_version) {
         ("autoscaling", "v2", "HorizontalPodAutoscaler", "autoscaling", "v1") => hpa::to_v1(&obj),
@@ -88,6 +96,19 @@ mod tests {
         let v2 = convert(hpa, "autoscaling", "v2").unwrap();
         assert_eq!(v2["apiVersion"], "autoscaling/v2");
         assert_eq!(convert(v2, "autoscaling", "v1").unwrap()["spec"]["targetCPUUtilizationPercentage"], 50);
+        // v2 to v2 drops the round-trip annotations and nothing else.
+        let v2 = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "bogus": 1,
+            "metadata": {"annotations": {hpa::METRICS_ANNOTATION: "[]", hpa::CONDITIONS_ANNOTATION: "[]"}}});
+        assert_eq!(
+            convert(v2, "autoscaling", "v2").unwrap(),
+            json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "bogus": 1, "metadata": {}})
+        );
+        let v2 = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"annotations": {hpa::BEHAVIOR_ANNOTATION: "{}", "keep": "me"}}});
+        assert_eq!(
+            convert(v2, "autoscaling", "v2").unwrap()["metadata"],
+            json!({"annotations": {"keep": "me"}})
+        );
     }
 
     #[test]

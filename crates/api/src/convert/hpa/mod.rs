@@ -151,6 +151,23 @@ pub(crate) fn to_v2(obj: &Value) -> Read<Value> {
     Ok(object("autoscaling/v2", meta, annotations, spec_v2, status_v2))
 }
 
+/// A v2 object read or written as v2: upstream's v2 conversion to and from the internal type
+/// drops the round-trip annotations too, so they are never stored and never shown to v2
+/// clients, whoever set them.
+pub(crate) fn strip_round_trip(mut obj: Value) -> Value {
+    if let Some(annotations) = obj.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        for key in ROUND_TRIP {
+            annotations.remove(key);
+        }
+        if annotations.is_empty()
+            && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.remove("annotations");
+        }
+    }
+    obj
+}
+
 /// `averageUtilization` of a CPU `Resource` metric's `target` (spec) or `current` (status).
 fn cpu_utilization(m: &Reader, side: &str) -> Read<Option<i64>> {
     if m.string("type")?.as_deref() != Some("Resource") {
