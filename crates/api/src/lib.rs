@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod convert;
 pub mod crd;
 pub mod defaults;
 pub mod meta;
