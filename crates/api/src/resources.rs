@@ -56,8 +56,7 @@ impl Resource {
     /// The storage key prefix of this resource: `/registry/<group or core>/<plural>/`. Versions
     /// of one group share it.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { &self.group };
-        format!("/registry/{group}/{}/", self.plural)
+        crate::convert::storage_key_prefix(&self.group, &self.plural)
     }
 }
 

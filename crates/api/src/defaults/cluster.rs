@@ -47,13 +47,11 @@ pub(super) fn hpa_v2(o: &mut Object) {
     }
 }
 
-/// `autoscaling/v1`: one minimum replica. Upstream stores HPAs as v2, whose defaulting adds the
-/// 80% CPU metric, so a v1 object without a target reads back with
-/// `targetCPUUtilizationPercentage: 80`; that is applied here directly.
+/// `autoscaling/v1`: one minimum replica. The 80% CPU target a v1 object without one reads
+/// back with comes from the conversion to the stored v2 (see `convert`).
 pub(super) fn hpa_v1(o: &mut Object) {
     if let Some(spec) = child_or_insert(o, "spec") {
         default_value(spec, "minReplicas", json!(1));
-        default_value(spec, "targetCPUUtilizationPercentage", json!(80));
     }
     super::zero_status(o, &["currentReplicas", "desiredReplicas"]);
 }
@@ -181,13 +179,13 @@ mod tests {
     }
 
     #[test]
-    fn hpa_v1_reads_back_with_the_default_cpu_target() {
+    fn hpa_v1_gets_one_minimum_replica() {
         let hpa =
             defaulted("autoscaling", "v1", "HorizontalPodAutoscaler", json!({"spec": {"maxReplicas": 3}}));
         assert_eq!(
             hpa,
             json!({
-                "spec": {"maxReplicas": 3, "minReplicas": 1, "targetCPUUtilizationPercentage": 80},
+                "spec": {"maxReplicas": 3, "minReplicas": 1},
                 "status": {"currentReplicas": 0, "desiredReplicas": 0}
             })
         );

@@ -148,7 +148,10 @@ impl Attrs {
             .into_iter()
             .chain(selectable_fields(kind).iter().copied())
             .filter_map(|path| {
-                let value = object_field(obj, path)?;
+                let value = match path {
+                    "source" if kind == "Event" => tug_api::convert::event_source_field(obj),
+                    _ => object_field(obj, path)?,
+                };
                 (!value.is_empty()).then(|| (path, value.into_boxed_str()))
             })
             .collect();

@@ -258,7 +258,7 @@ pub async fn delete_collection(
     body: Bytes,
 ) -> Result<Response, Error> {
     let options = Options::from_request(&params, &headers, &body)?;
-    let filter = Filter::from_params(&target.resource.kind, &params)?;
+    let filter = Filter::from_params(&target.resource, &params)?;
     let page = state.store.list(&target.collection_prefix(), None, 0).await?;
     let mut deleted = Vec::new();
     for kv in &page.kvs {
@@ -323,7 +323,7 @@ async fn delete_one(state: &AppState, target: &Target, options: &Options) -> Res
             Plan::Pending => return Ok(current),
             Plan::Mark(mut marked) => {
                 metadata_mut(&mut marked).remove("resourceVersion");
-                if let Some(stored) = commit(state, &kv, marked, options.dry_run).await? {
+                if let Some(stored) = commit(state, target, &kv, marked, options.dry_run).await? {
                     return Ok(stored);
                 }
                 continue;

@@ -22,7 +22,7 @@ use axum::{
     routing::any,
 };
 use serde_json::Value;
-use tug_api::{resources::Resource, status::ApiError};
+use tug_api::{convert, resources::Resource, status::ApiError};
 use tug_store::KeyValue;
 
 use crate::{AppState, error::Error};
@@ -51,13 +51,46 @@ impl Target {
     }
 
     /// A stored object as this version of its resource presents it. Custom resources convert
-    /// between versions by apiVersion alone (the `None` conversion strategy); built-ins are
-    /// stored in the version they are served in.
+    /// between versions by apiVersion alone (the `None` conversion strategy); built-ins that
+    /// share a stored collection (HorizontalPodAutoscaler v1 and v2, core and events.k8s.io
+    /// Events) convert from their storage version; the rest are stored as served.
     pub fn present_version(&self, mut obj: Value) -> Value {
-        if self.resource.custom {
-            obj["apiVersion"] = Value::String(self.resource.api_version());
+        let res = &self.resource;
+        if res.custom {
+            obj["apiVersion"] = Value::String(res.api_version());
+            return obj;
         }
-        obj
+        match self.storage_version() {
+            Some(_) => match convert::convert(obj.clone(), &res.group, &res.version) {
+                Ok(converted) => converted,
+                Err(err) => {
+                    tracing::warn!(error = %err, resource = %res.plural, "stored object does not convert");
+                    obj
+                }
+            },
+            None => obj,
+        }
+    }
+
+    /// The storage (group, version) when it differs from the served one.
+    fn storage_version(&self) -> Option<(&'static str, &'static str)> {
+        let res = &self.resource;
+        convert::shared_storage(&res.group, &res.plural).filter(|(g, v)| *g != res.group || *v != res.version)
+    }
+
+    /// Whether stored objects need a rewrite before they are served (the stored bytes cannot
+    /// go out as they are).
+    pub fn converts(&self) -> bool {
+        self.resource.custom || self.storage_version().is_some()
+    }
+
+    /// An object in the served version as it is stored: converted to the storage version and
+    /// defaulted there, as upstream's registry does.
+    pub fn storage_form(&self, obj: Value) -> Result<Value, Error> {
+        let Some((group, version)) = self.storage_version() else { return Ok(obj) };
+        let mut stored = convert::convert(obj, group, version)?;
+        tug_api::defaults::apply_defaults(group, version, &self.resource.kind, &mut stored);
+        Ok(stored)
     }
 
     /// Storage prefix of the collection (one namespace, or all of them).

@@ -11,8 +11,9 @@ use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Value, json};
 use tug_api::{
+    convert,
     resources::Resource,
-    selector::{FieldSelector, LabelSelector},
+    selector::{FieldRequirement, FieldSelector, LabelSelector, object_field},
     status::ApiError,
     table::{self, IncludeObject},
 };
@@ -31,7 +32,7 @@ pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<
     let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
     let table = wants_table(&headers);
     if !table
-        && !target.resource.custom
+        && !target.converts()
         && target.subresource.as_deref() != Some("scale")
         && let Some(bytes) = raw::with_resource_version(&kv.value, kv.mod_revision)
     {
@@ -53,28 +54,46 @@ pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<
 }
 
 /// The request's selectors, parsed, with the field selector checked against what the kind
-/// supports.
+/// supports (and, for events.k8s.io Events, translated to the stored core Event's fields).
 pub struct Filter {
     pub labels: LabelSelector,
     pub fields: FieldSelector,
+    /// Events select on `source` by a derived value.
+    event: bool,
 }
 
 impl Filter {
-    pub fn from_params(kind: &str, params: &Params) -> Result<Filter, Error> {
+    pub fn from_params(res: &Resource, params: &Params) -> Result<Filter, Error> {
         let labels = LabelSelector::parse(params.get("labelSelector").map_or("", String::as_str))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let fields = FieldSelector::parse(params.get("fieldSelector").map_or("", String::as_str))
+        let mut fields = FieldSelector::parse(params.get("fieldSelector").map_or("", String::as_str))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        for r in fields.requirements() {
-            if !supported_field(kind, &r.field) {
-                return Err(ApiError::bad_request(format!("field label not supported: {}", r.field)).into());
+        let unsupported = |field: &str| -> Error {
+            ApiError::bad_request(format!("field label not supported: {field}")).into()
+        };
+        if res.group == "events.k8s.io" && res.kind == "Event" {
+            let mut translated = Vec::new();
+            for r in fields.requirements() {
+                let field = convert::events_field_label(&r.field).ok_or_else(|| unsupported(&r.field))?;
+                translated.push(FieldRequirement { field: field.to_string(), ..r.clone() });
+            }
+            fields = FieldSelector::from_requirements(translated);
+        } else {
+            for r in fields.requirements() {
+                if !supported_field(&res.kind, &r.field) {
+                    return Err(unsupported(&r.field));
+                }
             }
         }
-        Ok(Filter { labels, fields })
+        Ok(Filter { labels, fields, event: res.kind == "Event" && !res.custom })
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        self.labels.matches_value(obj) && self.fields.matches_object(obj)
+        self.labels.matches_value(obj)
+            && self.fields.matches(&|path| match path {
+                "source" if self.event => Some(convert::event_source_field(obj)),
+                _ => object_field(obj, path),
+            })
     }
 
     /// Matches a cached object without parsing it.
@@ -154,7 +173,7 @@ pub async fn list(
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let filter = Filter::from_params(&target.resource.kind, &params)?;
+    let filter = Filter::from_params(&target.resource, &params)?;
     let limit: usize = match params.get("limit") {
         Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?,
         None => 0,
@@ -245,7 +264,7 @@ fn list_cached(
     let listed = state.cache.list(prefix, start.as_deref(), limit, |e| filter.matches_attrs(&e.attrs));
     let mut items = Vec::with_capacity(listed.entries.len());
     for entry in listed.entries {
-        items.push(if target.resource.custom {
+        items.push(if target.converts() {
             let obj = entry
                 .object(entry.mod_revision)
                 .ok_or_else(|| ApiError::internal(format!("stored object {} is not JSON", entry.key)))?;
@@ -269,7 +288,7 @@ async fn list_stored(
     table: bool,
 ) -> Result<Page, Error> {
     // Without selectors, tables or version rewriting the stored bytes go out as they are.
-    let verbatim = !table && !target.resource.custom && filter.is_empty();
+    let verbatim = !table && !target.converts() && filter.is_empty();
     let mut items: Vec<Item> = Vec::new();
     let mut revision = 0;
     let mut next = None;

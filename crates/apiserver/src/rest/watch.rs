@@ -58,7 +58,7 @@ impl Render {
 
     /// Stored bytes can go out as they are: no Table, no apiVersion rewriting.
     fn plain(&self) -> bool {
-        !self.table && !self.target.resource.custom
+        !self.table && !self.target.converts()
     }
 
     fn line(&self, kind: &str, obj: Value) -> bytes::Bytes {
@@ -102,7 +102,7 @@ pub async fn watch(
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let mut filter = Filter::from_params(&target.resource.kind, &params)?;
+    let mut filter = Filter::from_params(&target.resource, &params)?;
     let exact_key = target.name.as_ref().map(|n| target.key(n));
     if let Some(name) = &target.name {
         filter.fields = tug_api::selector::FieldSelector::parse(&format!("metadata.name={name}"))
@@ -374,6 +374,7 @@ mod tests {
     fn options(labels: &str, bookmarks: bool) -> Options {
         let resource = Registry::builtin().find("", "v1", "configmaps").unwrap();
         let params = Params::from([("labelSelector".to_string(), labels.to_string())]);
+        let filter = Filter::from_params(&resource, &params).unwrap();
         Options {
             render: Render {
                 target: Target {
@@ -385,7 +386,7 @@ mod tests {
                 },
                 table: false,
             },
-            filter: Filter::from_params("ConfigMap", &params).unwrap(),
+            filter,
             timeout: DEFAULT_TIMEOUT,
             send_initial: true,
             bookmarks,

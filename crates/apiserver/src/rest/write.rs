@@ -281,7 +281,7 @@ async fn create_object(
             return Ok(created(candidate));
         }
         let key = super::object_key(&res, namespace.as_deref(), &name);
-        let result = state.store.create(&key, to_stored(&candidate)?).await;
+        let result = state.store.create(&key, to_stored(&target.storage_form(candidate.clone())?)?).await;
         if result.is_err() && is_service {
             allocate::release(&state, &candidate, None).await;
         }
@@ -438,7 +438,7 @@ pub(super) async fn read_current(state: &AppState, target: &Target) -> Result<(K
     let name = target.name.clone().unwrap_or_default();
     let (kv, _) = state.store.get(&target.key(&name)).await?;
     let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
-    let obj = to_object(&kv)?;
+    let obj = target.present_version(to_object(&kv)?);
     Ok((kv, obj))
 }
 
@@ -456,6 +456,7 @@ pub(super) fn conflict(target: &Target) -> Error {
 /// finalizers left. Returns the stored object, or `None` on a lost race.
 pub(super) async fn commit(
     state: &AppState,
+    target: &Target,
     current: &KeyValue,
     next: Value,
     dry: bool,
@@ -477,7 +478,10 @@ pub(super) async fn commit(
     let result = if finished {
         state.store.delete(&current.key, Some(current.mod_revision)).await.map(|(rev, _)| rev)
     } else {
-        state.store.update(&current.key, to_stored(&next)?, current.mod_revision).await
+        state
+            .store
+            .update(&current.key, to_stored(&target.storage_form(next.clone())?)?, current.mod_revision)
+            .await
     };
     match result {
         Ok(rev) => {
@@ -513,7 +517,7 @@ pub async fn update(
         }
         let prepared = prepare_update(&target, &current, next.clone())?;
         let prepared = manager.record(&target, Some(&current), &prepared);
-        if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
+        if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
             return Ok(with_warnings(json_response(present(&target, stored)), &warnings));
         }
         if precondition.is_some() {
@@ -575,7 +579,7 @@ pub async fn patch(
         };
         let prepared = prepare_update(&target, &current, patched)?;
         let prepared = manager.record(&target, Some(&current), &prepared);
-        if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
+        if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
             return Ok(with_warnings(json_response(present(&target, stored)), &warnings));
         }
     }
@@ -625,13 +629,13 @@ async fn server_side_apply(
             create_target.name = None;
             return create_object(state, create_target, params, obj, None).await;
         };
-        let current = to_object(&kv)?;
+        let current = target.present_version(to_object(&kv)?);
         let next = apply_to(Some(&current))?;
         if next == current {
             return Ok(json_response(present(&target, current)));
         }
         let prepared = prepare_update(&target, &current, next)?;
-        if let Some(stored) = commit(&state, &kv, prepared, dry_run(&params)).await? {
+        if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
             return Ok(json_response(present(&target, stored)));
         }
     }
