@@ -28,9 +28,9 @@ pub(super) fn dry_run(params: &Params) -> bool {
     params.get("dryRun").is_some_and(|d| d == "All")
 }
 
-/// The request body as a JSON object: JSON, or Kubernetes protobuf (client-go's typed
-/// clients send that for `kubectl create namespace|secret|configmap|deployment` and helm's
-/// release Secrets).
+/// The request body as a JSON object: JSON, YAML (`application/yaml`), or Kubernetes protobuf
+/// (client-go's typed clients send that for `kubectl create namespace|secret|configmap|
+/// deployment` and helm's release Secrets).
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Error> {
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
@@ -38,6 +38,8 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Error> {
         tug_api::protobuf::decode_object(body).map_err(|e| {
             ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))
         })?
+    } else if content_type.starts_with("application/yaml") {
+        parse_yaml(body)?
     } else {
         parse_json(body)?
     };
@@ -50,6 +52,16 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Error> {
 fn parse_json(body: &[u8]) -> Result<Value, Error> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")).into()
+    })
+}
+
+/// YAML as upstream reads it: converted to JSON first (so a JSON document is YAML too).
+fn parse_yaml(body: &[u8]) -> Result<Value, Error> {
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
+    serde_yaml_ng::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded as YAML: {e}")).into()
     })
 }
 
@@ -538,7 +550,7 @@ pub async fn patch(
     let kind = PatchType::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(Reason::UnsupportedMediaType, format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"))
     })?;
-    let patch_doc = parse_json(&body)?;
+    let patch_doc = if kind == PatchType::ApplyPatch { parse_yaml(&body)? } else { parse_json(&body)? };
     if kind == PatchType::ApplyPatch {
         return server_side_apply(state, target, params, patch_doc).await;
     }
@@ -662,4 +674,35 @@ pub(super) async fn delete_prefix(state: &AppState, prefix: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        h
+    }
+
+    #[test]
+    fn yaml_bodies_decode_like_json() {
+        let yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: \"1\"\n";
+        let obj = decode_body(&headers("application/yaml"), yaml).unwrap();
+        assert_eq!(
+            obj,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "1"}})
+        );
+        let json = br#"{"kind": "ConfigMap", "metadata": {"name": "a"}}"#;
+        assert_eq!(decode_body(&headers("application/yaml"), json).unwrap()["kind"], "ConfigMap");
+        let message = |body: &[u8]| match decode_body(&headers("application/yaml"), body) {
+            Err(Error::Api(e)) => e.message,
+            other => panic!("expected an API error, got {other:?}"),
+        };
+        assert!(message(b"a: [1\n").contains("could not be decoded as YAML"));
+        assert!(message(b"- a\n- b\n").contains("must be a JSON object"));
+    }
 }
