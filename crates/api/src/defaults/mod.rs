@@ -34,7 +34,7 @@ mod core;
 mod image;
 mod networking;
 mod pod;
-mod quantity;
+pub(crate) mod quantity;
 
 use serde_json::{Map, Value};
 

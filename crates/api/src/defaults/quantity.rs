@@ -8,7 +8,7 @@ const NANO_DIGITS: i32 = 9;
 /// The value of a quantity in nano-units (`"100m"` is 100_000_000, `"1Ki"` is 1024 × 10⁹).
 /// Accepts the JSON string forms and plain JSON numbers; `None` when it does not parse.
 /// Values too large for the representation saturate.
-pub(super) fn nanos(v: &Value) -> Option<i128> {
+pub(crate) fn nanos(v: &Value) -> Option<i128> {
     match v {
         Value::String(s) => parse(s),
         Value::Number(n) => parse(&n.to_string()),
