@@ -244,7 +244,8 @@ fn config_map(obj: &Value, old: Option<&Value>, errs: &mut Errors) {
     }
     let size = string_sizes(data) + decoded_sizes(binary);
     if size > MAX_DATA_SIZE {
-        errs.too_long(&Path::new(""), MAX_DATA_SIZE);
+        // Upstream's error names the whole object, printed as `[]`.
+        errs.too_long(&Path::new("[]"), MAX_DATA_SIZE);
     }
     if let Some(old) = old {
         immutable_data(obj, old, &["data", "binaryData"], errs);
@@ -590,6 +591,13 @@ mod tests {
         assert_eq!(got, [("data".into(), "Forbidden: field is immutable when `immutable` is set".into())]);
         let got = run("Secret", json!({"type": "Opaque"}), Some(json!({"type": "kubernetes.io/tls"})));
         assert_eq!(got, [("type".into(), "Invalid value: \"Opaque\": field is immutable".into())]);
+    }
+
+    #[test]
+    fn data_is_bounded() {
+        let big = "x".repeat(MAX_DATA_SIZE + 1);
+        let got = run("ConfigMap", json!({"data": {"a": big}}), None);
+        assert_eq!(got, [("[]".into(), "Too long: may not be more than 1048576 bytes".into())]);
     }
 
     #[test]

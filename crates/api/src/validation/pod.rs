@@ -827,7 +827,8 @@ pub fn tolerations(list: &[Value], path: &Path, errs: &mut Errors) {
                 Bad::Str(value),
                 "value must be empty when `operator` is 'Exists'",
             ),
-            "Exists" => {}
+            // Numeric comparisons are newer than the rest; their values are not checked here.
+            "Exists" | "Gt" | "Lt" => {}
             other => errs.not_supported(&p.child("operator"), Bad::Str(other), &["Equal", "Exists"]),
         }
         if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
