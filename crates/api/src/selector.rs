@@ -602,13 +602,13 @@ const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist
 const NAME_MAX: usize = 63;
 const PREFIX_MAX: usize = 253;
 
-fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
+pub(crate) fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
     // Upstream's separator really is "', " followed by " or ", giving the double space.
     let shown: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
     format!("{msg} (e.g. {}regex used for validation is '{fmt}')", shown.join(" or "))
 }
 
-fn max_len_error(n: usize) -> String {
+pub(crate) fn max_len_error(n: usize) -> String {
     format!("must be no more than {n} characters")
 }
 
@@ -633,7 +633,7 @@ fn is_dns1123_label(s: &str) -> bool {
     }
 }
 
-fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
+pub(crate) fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if s.len() > PREFIX_MAX {
         errs.push(max_len_error(PREFIX_MAX));
@@ -740,7 +740,7 @@ impl FieldErrors {
 }
 
 // Go's `%q`, close enough for error messages: escapes quotes, backslashes and control characters.
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

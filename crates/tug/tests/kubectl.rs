@@ -574,8 +574,21 @@ fn oversize_objects_are_refused_with_a_status() {
     let huge = write("huge", 4 << 20);
     let err = s.fails(&["create", "configmap", "huge", &format!("--from-file={}", huge.display())]);
     assert!(err.contains("failed to create configmap: Request entity too large: limit is 3145728"), "{err}");
+    // A ConfigMap's own 1 MiB rule comes first, as upstream's validation does.
     let big = write("big", 2 << 20);
     let err = s.fails(&["create", "configmap", "big", &format!("--from-file={}", big.display())]);
-    assert!(err.contains("Request entity too large") && err.contains("limit is 1572864"), "{err}");
+    assert!(
+        err.contains("ConfigMap \"big\" is invalid: []: Too long: may not be more than 1048576 bytes"),
+        "{err}"
+    );
     assert!(s.fails(&["get", "cm", "big"]).contains("NotFound"));
+    // Kinds without a size rule meet the datastore's limit.
+    let value = "x".repeat(2 << 20);
+    let pod = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: big\nspec:\n  containers:\n  - name: c\n    image: busybox\n    env:\n    - name: BIG\n      value: {value}\n"
+    );
+    let out = s.kubectl_stdin(&["create", "-f", "-"], &pod);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Request entity too large") && err.contains("limit is 1572864"), "{err}");
+    assert!(s.fails(&["get", "pod", "big"]).contains("NotFound"));
 }

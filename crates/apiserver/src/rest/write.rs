@@ -278,7 +278,11 @@ async fn create_object(
             // Some create-time defaults use the final name (a Job's labels).
             defaults::create_defaults(&res.group, &res.version, &res.kind, &mut candidate);
         }
-        let causes = meta::validate_name(&res, &name);
+        let mut causes = meta::validate_name(&res, &name);
+        if !res.custom {
+            let (group, version, kind) = (&res.group, &res.version, &res.kind);
+            causes.extend(tug_api::validation::validate(group, version, kind, &candidate, None));
+        }
         if !causes.is_empty() {
             return Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into());
         }
@@ -388,6 +392,13 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
     }
     if !res.custom {
         defaults::apply_defaults(&res.group, &res.version, &res.kind, &mut next);
+        if target.subresource.is_none() {
+            let causes =
+                tug_api::validation::validate(&res.group, &res.version, &res.kind, &next, Some(current));
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(&res.group, &res.kind, name, causes).into());
+            }
+        }
     }
     validate_custom(res, &mut next)?;
     if meta::tracks_generation(&res.kind) || res.custom {
