@@ -1,5 +1,5 @@
-//! `tug server`: the datastore (compacted in the background) and the API server on it. The
-//! scheduler, controllers and local agent join here as they are built.
+//! `tug server`: the datastore (compacted in the background), the API server on it, and the
+//! controllers as its clients. The scheduler and local agent join here as they are built.
 
 use std::sync::Arc;
 
@@ -28,6 +28,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     let api =
         tug_apiserver::ApiServer::start(config, store.clone()).await.context("starting the API server")?;
+    let _controllers = start_controllers(&args, &api).await?;
     tracing::info!(
         address = %api.addr,
         kubeconfig = %api.kubeconfig.display(),
@@ -39,6 +40,31 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     api.stop();
     compaction.abort();
     Ok(())
+}
+
+/// The controllers, as a client of the API server with the admin credentials (upstream's
+/// controller-manager has its own kubeconfig the same way).
+async fn start_controllers(
+    args: &ServerArgs,
+    api: &tug_apiserver::ApiServer,
+) -> anyhow::Result<Option<tug_controllers::informer::Informers>> {
+    if args.disabled_controllers.iter().any(|c| c == "all") {
+        return Ok(None);
+    }
+    let client = admin_client(api).await?;
+    let options = tug_controllers::Options { disabled: args.disabled_controllers.clone() };
+    Ok(Some(tug_controllers::start(client, &options)))
+}
+
+/// A kube-rs client of the local API server, from the admin kubeconfig it wrote.
+pub async fn admin_client(api: &tug_apiserver::ApiServer) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&api.kubeconfig)
+        .with_context(|| format!("reading {}", api.kubeconfig.display()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("loading the admin kubeconfig")?;
+    kube::Client::try_from(config).context("building the controllers' API client")
 }
 
 async fn open_datastore(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {

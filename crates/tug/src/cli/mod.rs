@@ -41,6 +41,10 @@ pub struct ServerArgs {
     /// Do not run a node agent inside the server.
     #[arg(long)]
     pub disable_agent: bool,
+    /// Leave a controller off (`replicaset`, `replicationcontroller`, ..., or `all`);
+    /// repeatable.
+    #[arg(long = "disable-controller", value_name = "NAME")]
+    pub disabled_controllers: Vec<String>,
     #[command(flatten)]
     pub registries: RegistryArgs,
 }

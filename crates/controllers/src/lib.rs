@@ -1,0 +1,38 @@
+//! Kubernetes controllers, as API clients: shared informers feed work queues, and each
+//! controller reconciles one kind of object towards its spec, as upstream's
+//! kube-controller-manager does. Nothing here reads the datastore.
+
+pub mod events;
+pub mod expectations;
+pub mod informer;
+pub mod owner;
+pub mod pods;
+pub mod queue;
+pub mod replicaset;
+
+use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ReplicationController};
+
+use informer::Informers;
+
+/// Which controllers run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Controller names to leave off (`replicaset`, `replicationcontroller`, ...).
+    pub disabled: Vec<String>,
+}
+
+/// Names of the controllers, as `--disable-controller` takes them.
+pub const NAMES: &[&str] = &["replicaset", "replicationcontroller"];
+
+/// Starts every enabled controller on `client`; they run until the runtime stops.
+pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
+    let informers = Informers::new(client);
+    let on = |name: &str| !options.disabled.iter().any(|d| d == name);
+    if on("replicaset") {
+        replicaset::Controller::<ReplicaSet>::start(&informers);
+    }
+    if on("replicationcontroller") {
+        replicaset::Controller::<ReplicationController>::start(&informers);
+    }
+    informers
+}
