@@ -117,6 +117,7 @@ const BUILTIN: &[Row] = &[
     ("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], &[], &[STATUS]),
     ("", "v1", "LimitRange", "limitranges", true, &["limits"], &[], &[]),
     ("", "v1", "PodTemplate", "podtemplates", true, &[], &[], &[]),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices", false, &[], &["api-extensions"], &[STATUS]),
     ("apps", "v1", "Deployment", "deployments", true, &["deploy"], ALL, &[STATUS, SCALE]),
     ("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], ALL, &[STATUS, SCALE]),
     ("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], ALL, &[STATUS, SCALE]),
@@ -124,6 +125,9 @@ const BUILTIN: &[Row] = &[
     ("apps", "v1", "ControllerRevision", "controllerrevisions", true, &[], &[], &[]),
     ("batch", "v1", "Job", "jobs", true, &[], ALL, &[STATUS]),
     ("batch", "v1", "CronJob", "cronjobs", true, &["cj"], ALL, &[STATUS]),
+    ("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", false, &["csr"], &[], &[
+        STATUS, ("approval", "=", "=", "=", STATUS_VERBS),
+    ]),
     ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], ALL, &[STATUS]),
     ("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], ALL, &[STATUS]),
     ("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], &[], &[STATUS]),

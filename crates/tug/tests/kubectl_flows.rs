@@ -532,3 +532,101 @@ fn create_a_job_from_a_cronjob() {
     assert_eq!(cronjobs[0], ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]);
     assert_eq!(cronjobs[1][..9], ["cj", "*/5", "*", "*", "*", "*", "<none>", "False", "0"]);
 }
+
+/// A PKCS#10 request for CN=jane, O=dev (P-256), base64 of its PEM as the API carries it.
+const JANE_CSR: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KTUlIWE1IOENBUUF3SFRFTk1Bc0dBMVVFQXd3RWFtRnVaVEVNTUFvR0ExVUVDZ3dEWkdWMk1Ga3dFd1lIS29aSQp6ajBDQVFZSUtvWkl6ajBEQVFjRFFnQUVDbUhjOVhJSkNoK2VYckVEN2x6eURwdHVKM20xYjBxbmhUcFpyaWM4CnJvY1NJeVMwR3RNanZ0aHlXM1hJMFVBMy9Sb0Y3T3V5WVQ1M0E1cC9kN0hrS2FBQU1Bb0dDQ3FHU000OUJBTUMKQTBnQU1FVUNJRUluMlZYSjNkR3dZd2dwUlg2c1lXSzIwbkxoZzVIMStvRDF1SG1VejBYZ0FpRUEzNWNwY0F6Vwp0RDMxZGxqYnQydTAybEtwRndmZy91ckFJbWUxSWN4R0RkYz0KLS0tLS1FTkQgQ0VSVElGSUNBVEUgUkVRVUVTVC0tLS0tCg==";
+
+#[test]
+fn certificate_signing_requests_are_approved_through_their_subresource() {
+    let s = Server::start();
+    let csr = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: jane\nspec:\n  \
+         request: {JANE_CSR}\n  signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 86400\n  \
+         usages: [client auth]\n  username: someone-else\n"
+    );
+    let out = s.kubectl_stdin(&["create", "-f", "-"], &csr);
+    assert_eq!(
+        stdout(&out),
+        "certificatesigningrequest.certificates.k8s.io/jane created\n",
+        "{}",
+        stderr(&out)
+    );
+    // The requestor is whoever sent it (the CN of the kubeconfig's admin certificate), not what
+    // the body claims.
+    let table = rows(&s.ok(&["get", "csr"]));
+    assert_eq!(table[0], ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]);
+    assert_eq!(table[1][2..], ["kubernetes.io/kube-apiserver-client", "kubernetes-admin", "24h", "Pending"]);
+    let groups = s.ok(&["get", "csr", "jane", "-o", "jsonpath={.spec.groups}"]);
+    assert_eq!(groups, r#"["system:masters","system:authenticated"]"#);
+
+    assert_eq!(
+        s.ok(&["certificate", "approve", "jane"]),
+        "certificatesigningrequest.certificates.k8s.io/jane approved\n"
+    );
+    assert_eq!(rows(&s.ok(&["get", "csr", "jane"]))[1][5], "Approved");
+    // kubectl leaves lastTransitionTime unset; the server stamps it.
+    let condition = s.ok(&[
+        "get",
+        "csr",
+        "jane",
+        "-o",
+        "jsonpath={.status.conditions[0].type} {.status.conditions[0].reason} {.status.conditions[0].lastTransitionTime}",
+    ]);
+    let parts: Vec<&str> = condition.split(' ').collect();
+    assert_eq!(parts[..2], ["Approved", "KubectlApprove"]);
+    assert!(parts[2].ends_with('Z'), "{condition}");
+    let err = s.fails(&["certificate", "deny", "jane"]);
+    assert_eq!(err, "error: certificate signing request \"jane\" is already Approved\n");
+}
+
+#[test]
+fn api_services_list_the_local_group_versions() {
+    let s = Server::start();
+    let table = rows(&s.ok(&["get", "apiservices"]));
+    assert_eq!(table[0], ["NAME", "SERVICE", "AVAILABLE", "AGE"]);
+    for name in ["v1.", "v1.apps", "v1.batch", "v2.autoscaling", "v1.apiextensions.k8s.io"] {
+        assert!(table.iter().any(|r| r[0] == name && r[1..3] == ["Local", "True"]), "{name}: {table:?}");
+    }
+    let spec = s.ok(&[
+        "get",
+        "apiservice",
+        "v1.apps",
+        "-o",
+        "jsonpath={.spec.group} {.spec.version} {.spec.groupPriorityMinimum} {.spec.versionPriority}",
+    ]);
+    assert_eq!(spec, "apps v1 17800 15");
+}
+
+#[test]
+fn cordon_and_uncordon_select_nodes_by_unschedulable() {
+    let s = Server::start();
+    let out = s.kubectl_stdin(&["create", "-f", "-"], "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // An unset spec.unschedulable is `false` to a field selector, as Go prints the bool.
+    let schedulable =
+        || s.ok(&["get", "nodes", "--field-selector", "spec.unschedulable=false", "-o", "name"]);
+    assert_eq!(schedulable(), "node/n1\n");
+    assert_eq!(s.ok(&["cordon", "n1"]), "node/n1 cordoned\n");
+    assert_eq!(schedulable(), "");
+    assert_eq!(rows(&s.ok(&["get", "node", "n1"]))[1][1], "Unknown,SchedulingDisabled");
+    assert_eq!(s.ok(&["uncordon", "n1"]), "node/n1 uncordoned\n");
+    assert_eq!(s.ok(&["uncordon", "n1"]), "node/n1 already uncordoned\n");
+    assert_eq!(schedulable(), "node/n1\n");
+}
+
+#[test]
+fn cluster_admin_is_bound_to_system_masters() {
+    let s = Server::start();
+    let table = rows(&s.ok(&["get", "clusterrolebinding", "cluster-admin", "-o", "wide"]));
+    assert_eq!(table[0], ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]);
+    assert_eq!(table[1][..2], ["cluster-admin", "ClusterRole/cluster-admin"]);
+    assert_eq!(table[1][3], "system:masters");
+    let rules = s.ok(&[
+        "get",
+        "clusterrole",
+        "cluster-admin",
+        "-o",
+        "jsonpath={.rules[0].verbs} {.rules[1].nonResourceURLs}",
+    ]);
+    assert_eq!(rules, r#"["*"] ["*"]"#);
+}

@@ -348,7 +348,7 @@ fn merge_metadata_agrees_with_strategic_merge_patch() {
             let known_gap = matches!(
                 (r.kind.as_str(), path.as_str()),
                 ("StatefulSet", "spec.volumeClaimTemplates.status.conditions")
-                    | ("CustomResourceDefinition", "status.conditions")
+                    | ("CustomResourceDefinition" | "CertificateSigningRequest", "status.conditions")
             );
             let agrees = (meta.strategy == ListStrategy::Merge, &meta.merge_key, meta.retain_keys)
                 == (merges, &key, retains);
