@@ -123,6 +123,8 @@ const BUILTIN: &[Row] = &[
     ("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], ALL, &[STATUS, SCALE]),
     ("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], ALL, &[STATUS]),
     ("apps", "v1", "ControllerRevision", "controllerrevisions", true, &[], &[], &[]),
+    ("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false, &[], &[], &[]),
+    ("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, &[], &[], &[]),
     ("batch", "v1", "Job", "jobs", true, &[], ALL, &[STATUS]),
     ("batch", "v1", "CronJob", "cronjobs", true, &["cj"], ALL, &[STATUS]),
     ("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", false, &["csr"], &[], &[
@@ -152,7 +154,8 @@ pub fn builtin() -> Vec<Resource> {
         .iter()
         .map(|&(group, version, kind, plural, namespaced, short, cats, subs)| {
             let verbs: &[&str] = match plural {
-                "bindings" => &["create"],
+                // Answered, not stored.
+                "bindings" | "selfsubjectreviews" | "tokenreviews" => &["create"],
                 _ => ALL_VERBS,
             };
             Resource {

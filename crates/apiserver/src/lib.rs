@@ -10,12 +10,13 @@ mod openapi;
 pub mod pki;
 pub mod registry;
 mod rest;
+pub mod serviceaccount;
 mod tls;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use axum::{Router, middleware, routing::get};
+use axum::{Router, extract::State, middleware, routing::get};
 use tokio::net::TcpListener;
 use tug_store::Store;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub registry: Registry,
     /// `host:port` clients are told to use (legacy discovery's serverAddressByClientCIDRs).
     pub advertise: String,
+    /// Signs and checks service account tokens.
+    pub signer: Arc<serviceaccount::Signer>,
 }
 
 /// How to run the API server.
@@ -76,7 +79,11 @@ impl ApiServer {
         let loaded =
             crds::load(store.as_ref(), &registry).await.context("loading CustomResourceDefinitions")?;
         let crd_task = tokio::spawn(crds::follow(store.clone(), registry.clone(), loaded));
-        let state = AppState { store, registry, advertise: format!("{local_host}:{}", addr.port()) };
+        let signer = Arc::new(
+            serviceaccount::Signer::from_pem(&pki.service_account_key_pem)
+                .context("loading the service account key")?,
+        );
+        let state = AppState { store, registry, advertise: format!("{local_host}:{}", addr.port()), signer };
         let mut tokens = HashMap::new();
         tokens.insert(
             pki.token.clone(),
@@ -110,7 +117,12 @@ fn router(state: AppState, tokens: Tokens) -> Router {
         .route("/openapi/v3/api/{version}", get(openapi::core_document))
         .route("/openapi/v3/apis/{group}/{version}", get(openapi::group_document))
         .merge(rest::router())
-        .layer(middleware::from_fn(move |req, next| auth::require_identity(tokens.clone(), req, next)));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            move |State(st): State<AppState>, req: axum::extract::Request, next: middleware::Next| {
+                auth::require_identity(tokens.clone(), st, req, next)
+            },
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))

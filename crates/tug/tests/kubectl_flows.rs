@@ -630,3 +630,66 @@ fn cluster_admin_is_bound_to_system_masters() {
     ]);
     assert_eq!(rules, r#"["*"] ["*"]"#);
 }
+
+#[test]
+fn service_account_tokens_authenticate_and_review() {
+    let s = Server::start();
+    let whoami = rows(&s.ok(&["auth", "whoami"]));
+    assert_eq!(whoami[0], ["ATTRIBUTE", "VALUE"]);
+    assert_eq!(whoami[1], ["Username", "kubernetes-admin"]);
+    assert_eq!(whoami[2], ["Groups", "[system:masters", "system:authenticated]"]);
+
+    s.ok(&["create", "serviceaccount", "robot"]);
+    let token = s.ok(&["create", "token", "robot"]);
+    assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+    let err = s.fails(&["create", "token", "nobody"]);
+    assert_eq!(err, "error: failed to create token: serviceaccounts \"nobody\" not found\n");
+    let err = s.fails(&["create", "token", "robot", "--duration=1m"]);
+    assert!(err.contains(
+        "spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"
+    ));
+
+    // The token is a bearer credential for the service account's user.
+    let server = s.ok(&["config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"]);
+    let as_robot = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig=/dev/null", "--server", &server, "--insecure-skip-tls-verify"];
+        all.extend(["--token", token.trim()]);
+        all.extend(args);
+        s.kubectl(&all)
+    };
+    let whoami = as_robot(&["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+    assert_eq!(stdout(&whoami), "system:serviceaccount:default:robot", "{}", stderr(&whoami));
+
+    // A TokenReview says whom a token stands for.
+    let review = |token: &str| {
+        let doc = format!(
+            r#"{{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {{"token": "{token}"}}}}"#
+        );
+        let out = s.kubectl_stdin(
+            &[
+                "create",
+                "-f",
+                "-",
+                "-o",
+                "jsonpath={.status.authenticated} {.status.user.username} {.status.error}",
+            ],
+            &doc,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(review(token.trim()), "true system:serviceaccount:default:robot ");
+    // A token bound to a Pod lives as long as that Pod.
+    let pod =
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers: [{name: c, image: busybox}]\n";
+    assert!(s.kubectl_stdin(&["create", "-f", "-"], pod).status.success());
+    let bound = s.ok(&["create", "token", "robot", "--bound-object-kind=Pod", "--bound-object-name=p"]);
+    assert_eq!(review(bound.trim()), "true system:serviceaccount:default:robot ");
+    s.ok(&["delete", "pod", "p"]);
+    assert_eq!(review(bound.trim()), "  service account token has been invalidated");
+    // Deleting the service account revokes its tokens.
+    s.ok(&["delete", "serviceaccount", "robot"]);
+    assert_eq!(review(token.trim()), "  serviceaccounts \"robot\" not found");
+    let out = as_robot(&["get", "configmaps"]);
+    assert!(stderr(&out).contains("You must be logged in to the server"), "{}", stderr(&out));
+}

@@ -5,6 +5,7 @@ mod allocate;
 mod raw;
 mod read;
 mod scale;
+mod token;
 mod watch;
 mod write;
 
@@ -200,6 +201,24 @@ async fn dispatch(
     body: Bytes,
 ) -> Result<Response, Error> {
     let watching = target.watch_path || params.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let res = &target.resource;
+    if !res.custom && res.group == "authentication.k8s.io" {
+        return match (method, res.plural.as_str()) {
+            (Method::POST, "tokenreviews") if target.name.is_none() => {
+                token::review_token(state, headers, body).await
+            }
+            (Method::POST, "selfsubjectreviews") if target.name.is_none() => {
+                token::review_self(caller.as_ref())
+            }
+            (method, _) => Err(token::not_allowed(&method)),
+        };
+    }
+    if !res.custom && res.plural == "serviceaccounts" && target.subresource.as_deref() == Some("token") {
+        return match method {
+            Method::POST => token::request_token(state, target, headers, body).await,
+            method => Err(token::not_allowed(&method)),
+        };
+    }
     match (method, target.name.is_some()) {
         (Method::GET, false) if watching => watch::watch(state, target, params, headers).await,
         (Method::GET, false) => read::list(state, target, params, headers).await,

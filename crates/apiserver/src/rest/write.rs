@@ -64,7 +64,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     Ok(buf)
 }
 
-fn new_uid() -> Result<String, Error> {
+pub(super) fn new_uid() -> Result<String, Error> {
     let mut b: [u8; 16] = random_bytes()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
