@@ -165,3 +165,16 @@ async fn metadata_patches_and_ephemeral_containers() {
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "rest/read.rs answers GET and LIST with whole objects when PartialObjectMetadata is asked for"]
+async fn metadata_reads() {
+    let s = Server::start();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&s).await, "default");
+    cms.create(&PostParams::default(), &configmap("meta", "a")).await.unwrap();
+    let got = cms.get_metadata("meta").await.unwrap();
+    assert_eq!(got.types.unwrap().kind, "PartialObjectMetadata");
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.types.kind, "PartialObjectMetadataList");
+    assert_eq!(listed.items[0].types.as_ref().unwrap().kind, "PartialObjectMetadata");
+}

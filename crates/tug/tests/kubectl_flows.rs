@@ -693,3 +693,35 @@ fn service_account_tokens_authenticate_and_review() {
     let out = as_robot(&["get", "configmaps"]);
     assert!(stderr(&out).contains("You must be logged in to the server"), "{}", stderr(&out));
 }
+
+#[test]
+#[ignore = "rest/read.rs serves pods/<name>/log (and exec, attach, portforward) as the Pod itself"]
+fn logs_of_an_unscheduled_pod_are_empty() {
+    let s = Server::start();
+    let pod =
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers: [{name: c, image: busybox}]\n";
+    assert!(s.kubectl_stdin(&["create", "-f", "-"], pod).status.success());
+    // Upstream streams nothing while the Pod has no node; an unknown container is a 400.
+    assert_eq!(s.ok(&["logs", "p"]), "");
+    let err = s.fails(&["logs", "p", "-c", "nope"]);
+    assert!(err.contains("container nope is not valid for pod p"), "{err}");
+}
+
+#[test]
+#[ignore = "rest/read.rs does not accept the spec.signerName field selector of CertificateSigningRequests"]
+fn certificate_signing_requests_select_by_signer() {
+    let s = Server::start();
+    let csr = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: jane\nspec:\n  \
+         request: {JANE_CSR}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [client auth]\n"
+    );
+    assert!(s.kubectl_stdin(&["create", "-f", "-"], &csr).status.success());
+    let signer = |name: &str| {
+        s.ok(&["get", "csr", "--field-selector", &format!("spec.signerName={name}"), "-o", "name"])
+    };
+    assert_eq!(
+        signer("kubernetes.io/kube-apiserver-client"),
+        "certificatesigningrequest.certificates.k8s.io/jane\n"
+    );
+    assert_eq!(signer("example.com/other"), "");
+}
