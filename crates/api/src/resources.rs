@@ -116,13 +116,19 @@ const BUILTIN: &[Row] = &[
     ("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], &[], &[STATUS]),
     ("", "v1", "LimitRange", "limitranges", true, &["limits"], &[], &[]),
     ("", "v1", "PodTemplate", "podtemplates", true, &[], &[], &[]),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices", false, &[], &["api-extensions"], &[STATUS]),
     ("apps", "v1", "Deployment", "deployments", true, &["deploy"], ALL, &[STATUS, SCALE]),
     ("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], ALL, &[STATUS, SCALE]),
     ("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], ALL, &[STATUS, SCALE]),
     ("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], ALL, &[STATUS]),
     ("apps", "v1", "ControllerRevision", "controllerrevisions", true, &[], &[], &[]),
+    ("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false, &[], &[], &[]),
+    ("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, &[], &[], &[]),
     ("batch", "v1", "Job", "jobs", true, &[], ALL, &[STATUS]),
     ("batch", "v1", "CronJob", "cronjobs", true, &["cj"], ALL, &[STATUS]),
+    ("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", false, &["csr"], &[], &[
+        STATUS, ("approval", "=", "=", "=", STATUS_VERBS),
+    ]),
     ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], ALL, &[STATUS]),
     ("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], ALL, &[STATUS]),
     ("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], &[], &[STATUS]),
@@ -147,7 +153,8 @@ pub fn builtin() -> Vec<Resource> {
         .iter()
         .map(|&(group, version, kind, plural, namespaced, short, cats, subs)| {
             let verbs: &[&str] = match plural {
-                "bindings" => &["create"],
+                // Answered, not stored.
+                "bindings" | "selfsubjectreviews" | "tokenreviews" => &["create"],
                 _ => ALL_VERBS,
             };
             Resource {

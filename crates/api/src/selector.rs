@@ -853,9 +853,9 @@ impl FieldSelector {
         self.requirements.iter().all(|r| r.matches(&fields(&r.field).unwrap_or_default()))
     }
 
-    /// Matches a JSON object, resolving each field path with [`object_field`].
+    /// Matches a JSON object, resolving each field path with [`selectable_field`].
     pub fn matches_object(&self, obj: &Value) -> bool {
-        self.matches(&|path| object_field(obj, path))
+        self.matches(&|path| selectable_field(obj, path))
     }
 }
 
@@ -945,12 +945,30 @@ pub fn escape_field_value(s: &str) -> String {
     out
 }
 
+/// The value a field selector compares for `path` of `obj`, as upstream's per-kind
+/// `ToSelectableFields` functions compute it: mostly [`object_field`], but a few fields are
+/// printed from Go values, so an unset boolean reads "false" and an unset count "0", and some
+/// selector names are not the JSON path (an Event's `source` is `source.component`, a Job's
+/// `status.successful` is `status.succeeded`). The kind is the object's own `kind`.
+pub fn selectable_field(obj: &Value, path: &str) -> Option<String> {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let (json_path, unset) = match (kind, path) {
+        ("Node", "spec.unschedulable") | ("Pod", "spec.hostNetwork") => (path, "false"),
+        ("ReplicaSet" | "ReplicationController", "status.replicas") => (path, "0"),
+        ("Job", "status.successful") => ("status.succeeded", "0"),
+        ("Event", "source") => ("source.component", ""),
+        _ => (path, ""),
+    };
+    let value = object_field(obj, json_path)?;
+    Some(if value.is_empty() { unset.to_string() } else { value })
+}
+
 /// Resolves a dotted field path such as `spec.nodeName` in a JSON object. Strings are returned as-is
 /// and numbers and booleans in their JSON spelling. A missing or null field (or a missing parent)
 /// gives `Some("")`, matching upstream where unset supported fields read as the empty string. A path
 /// that ends on an object or array gives `None`: such a field cannot be compared with a string.
-/// Kind-specific defaults (a node's unset `spec.unschedulable` reads "false" upstream) are the
-/// caller's business.
+/// Kind-specific defaults (a node's unset `spec.unschedulable` reads "false" upstream) are
+/// [`selectable_field`]'s.
 pub fn object_field(obj: &Value, path: &str) -> Option<String> {
     let mut cur = obj;
     for segment in path.split('.') {
@@ -1486,6 +1504,24 @@ mod tests {
         assert!(fsel("spec.nodeName!=").matches_object(&pod()));
         assert!(fsel("spec.nodeName=").matches(&|_| None), "None compares as the empty string");
         assert!(!fsel("spec.nodeName=x").matches(&|_| None));
+    }
+
+    #[test]
+    fn selectable_fields_read_unset_go_values_and_renamed_paths() {
+        let node = json!({"kind": "Node", "spec": {}});
+        assert!(fsel("spec.unschedulable=false").matches_object(&node));
+        assert!(!fsel("spec.unschedulable==true").matches_object(&node));
+        let cordoned = json!({"kind": "Node", "spec": {"unschedulable": true}});
+        assert!(fsel("spec.unschedulable!=false").matches_object(&cordoned));
+        assert!(fsel("spec.hostNetwork=false").matches_object(&json!({"kind": "Pod", "spec": {}})));
+        assert!(fsel("status.replicas=0").matches_object(&json!({"kind": "ReplicaSet"})));
+        let job = json!({"kind": "Job", "status": {"succeeded": 2}});
+        assert!(fsel("status.successful=2").matches_object(&job));
+        assert!(fsel("status.successful=0").matches_object(&json!({"kind": "Job"})));
+        let event = json!({"kind": "Event", "source": {"component": "kubelet", "host": "n1"}});
+        assert!(fsel("source=kubelet").matches_object(&event));
+        // Other kinds keep the plain reading: unset is the empty string.
+        assert!(fsel("spec.unschedulable=").matches_object(&json!({"kind": "Pod"})));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Authentication: who is calling. Client certificates signed by the cluster CA name a user
-//! (CN) and groups (O); bearer tokens are looked up; anyone else gets 401.
+//! (CN) and groups (O); bearer tokens are looked up, or checked as service account tokens;
+//! anyone else gets 401.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -31,19 +32,35 @@ impl Identity {
 #[derive(Clone, Default)]
 pub struct Tokens(pub Arc<HashMap<String, Identity>>);
 
-/// Middleware: passes requests with an identity, or a known bearer token, and answers 401 to
-/// the rest.
-pub async fn require_identity(tokens: Tokens, mut req: Request, next: Next) -> Result<Response, Error> {
+/// Middleware: passes requests with an identity, a known bearer token or a valid service account
+/// token (for the API's audience), and answers 401 to the rest.
+pub async fn require_identity(
+    tokens: Tokens,
+    state: crate::AppState,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, Error> {
     if req.extensions().get::<Identity>().is_none() {
         let bearer = req
             .headers()
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match bearer.and_then(|t| tokens.0.get(t)) {
+            .map(str::trim)
+            .unwrap_or_default();
+        let identity = match tokens.0.get(bearer) {
+            Some(identity) => Some(identity.clone()),
+            None if bearer.matches('.').count() == 2 => {
+                let audiences = [crate::serviceaccount::ISSUER.to_string()];
+                crate::serviceaccount::authenticate(state.store.as_ref(), &state.signer, bearer, &audiences)
+                    .await
+                    .ok()
+                    .map(|(user, _)| Identity { user: user.username, groups: user.groups })
+            }
+            None => None,
+        };
+        match identity {
             Some(identity) => {
-                let identity = identity.clone();
                 req.extensions_mut().insert(identity);
             }
             None => return Err(ApiError::unauthorized().into()),

@@ -1,5 +1,5 @@
-//! Objects every cluster has from the start: the four system namespaces and the `kubernetes`
-//! Service in `default`.
+//! Objects every cluster has from the start: the four system namespaces, the `kubernetes`
+//! Service in `default`, the `cluster-admin` role and binding, and the local APIServices.
 
 use serde_json::{Value, json};
 use tug_store::{Store, StoreError};
@@ -53,6 +53,16 @@ pub async fn ensure(store: &dyn Store) -> Result<(), StoreError> {
         Err(other) => return Err(other),
     }
     create_if_absent(store, "/registry/core/services/default/kubernetes", &svc).await?;
+    for (plural, obj) in cluster_admin(&now) {
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        create_if_absent(store, &format!("/registry/rbac.authorization.k8s.io/{plural}/{name}"), &obj)
+            .await?;
+    }
+    for service in api_services(&now) {
+        let name = service.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        create_if_absent(store, &format!("/registry/apiregistration.k8s.io/apiservices/{name}"), &service)
+            .await?;
+    }
     for crd in snapshot_crds(&now) {
         let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
         create_if_absent(
@@ -63,6 +73,98 @@ pub async fn ensure(store: &dyn Store) -> Result<(), StoreError> {
         .await?;
     }
     Ok(())
+}
+
+/// Upstream's `cluster-admin` ClusterRole (everything) and its binding to `system:masters`,
+/// the group of the admin credentials in the kubeconfig; RBAC's bootstrap policy creates both.
+fn cluster_admin(now: &str) -> [(&'static str, Value); 2] {
+    let metadata = |kind: &str| {
+        json!({
+            "name": "cluster-admin",
+            "uid": uid_for(&format!("{kind}/cluster-admin")),
+            "creationTimestamp": now,
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+            "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+        })
+    };
+    let role = json!({
+        "kind": "ClusterRole",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "metadata": metadata("ClusterRole"),
+        "rules": [
+            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+            {"nonResourceURLs": ["*"], "verbs": ["*"]},
+        ],
+    });
+    let binding = json!({
+        "kind": "ClusterRoleBinding",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "metadata": metadata("ClusterRoleBinding"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
+    });
+    [("clusterroles", role), ("clusterrolebindings", binding)]
+}
+
+/// Group and version priorities of the built-in group versions, from kube-apiserver's
+/// aggregator; a group version without one gets no APIService (apiregistration.k8s.io itself).
+const API_SERVICE_PRIORITIES: &[(&str, &str, i64, i64)] = &[
+    ("", "v1", 18000, 1),
+    ("apps", "v1", 17800, 15),
+    ("events.k8s.io", "v1", 17750, 15),
+    ("authentication.k8s.io", "v1", 17700, 15),
+    ("authorization.k8s.io", "v1", 17600, 15),
+    ("autoscaling", "v1", 17500, 15),
+    ("autoscaling", "v2", 17500, 30),
+    ("batch", "v1", 17400, 15),
+    ("certificates.k8s.io", "v1", 17300, 15),
+    ("networking.k8s.io", "v1", 17200, 15),
+    ("policy", "v1", 17100, 15),
+    ("rbac.authorization.k8s.io", "v1", 17000, 15),
+    ("storage.k8s.io", "v1", 16800, 15),
+    ("apiextensions.k8s.io", "v1", 16700, 15),
+    ("admissionregistration.k8s.io", "v1", 16700, 15),
+    ("scheduling.k8s.io", "v1", 16600, 15),
+    ("coordination.k8s.io", "v1", 16500, 15),
+    ("node.k8s.io", "v1", 16300, 15),
+    ("discovery.k8s.io", "v1", 16200, 15),
+    ("flowcontrol.apiserver.k8s.io", "v1", 16100, 21),
+];
+
+/// The APIServices the aggregator registers on start for the group versions served here:
+/// local (no `spec.service`), hence always available.
+fn api_services(now: &str) -> Vec<Value> {
+    let served = tug_api::resources::builtin();
+    API_SERVICE_PRIORITIES
+        .iter()
+        .filter(|(g, v, _, _)| served.iter().any(|r| r.group == *g && r.version == *v))
+        .map(|&(group, version, group_priority, version_priority)| {
+            let name = format!("{version}.{group}");
+            json!({
+                "kind": "APIService",
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "metadata": {
+                    "name": name,
+                    "uid": uid_for(&format!("apiservice/{name}")),
+                    "creationTimestamp": now,
+                    "labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"},
+                },
+                "spec": {
+                    "group": group,
+                    "version": version,
+                    "groupPriorityMinimum": group_priority,
+                    "versionPriority": version_priority,
+                },
+                "status": {"conditions": [{
+                    "type": "Available",
+                    "status": "True",
+                    "lastTransitionTime": now,
+                    "reason": "Local",
+                    "message": "Local APIServices are always available",
+                }]},
+            })
+        })
+        .collect()
 }
 
 /// The volume snapshot API (snapshot.storage.k8s.io/v1), which clusters ship as CRDs (k3s
@@ -153,7 +255,7 @@ fn snapshot_crds(now: &str) -> Vec<Value> {
 }
 
 async fn create_if_absent(store: &dyn Store, key: &str, obj: &Value) -> Result<(), StoreError> {
-    match store.create(key, bytes::Bytes::from(obj.to_string())).await {
+    match store.create(key, bytes::Bytes::from(crate::discovery::object_json(obj))).await {
         Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
         Err(other) => Err(other),
     }

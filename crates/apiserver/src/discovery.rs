@@ -198,5 +198,27 @@ fn aggregated(items: Vec<Value>) -> Response {
 }
 
 pub fn json_response(body: Value) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], object_json(&body)).into_response()
+}
+
+/// An API object as JSON text with the members in upstream's order at the top level: `kind`,
+/// `apiVersion`, `metadata`, then the rest. Go encodes structs in field order, and some clients
+/// rely on it (kube-rs reports a wrong kind at the column where `"kind"` ends).
+pub fn object_json(obj: &Value) -> String {
+    const FIRST: [&str; 3] = ["kind", "apiVersion", "metadata"];
+    let Value::Object(map) = obj else { return obj.to_string() };
+    let leading = FIRST.iter().filter_map(|k| map.get_key_value(*k));
+    let rest = map.iter().filter(|(k, _)| !FIRST.contains(&k.as_str()));
+    let mut out = String::with_capacity(256);
+    out.push('{');
+    for (i, (key, value)) in leading.chain(rest).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(key.clone()).to_string());
+        out.push(':');
+        out.push_str(&value.to_string());
+    }
+    out.push('}');
+    out
 }

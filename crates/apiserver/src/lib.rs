@@ -11,12 +11,13 @@ mod openapi;
 pub mod pki;
 pub mod registry;
 mod rest;
+pub mod serviceaccount;
 mod tls;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use axum::{Router, middleware, routing::get};
+use axum::{Router, extract::State, middleware, routing::get};
 use tokio::net::TcpListener;
 use tug_store::Store;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub gc_enabled: bool,
     /// `host:port` clients are told to use (legacy discovery's serverAddressByClientCIDRs).
     pub advertise: String,
+    /// Signs and checks service account tokens.
+    pub signer: Arc<serviceaccount::Signer>,
 }
 
 /// How to run the API server.
@@ -82,12 +85,17 @@ impl ApiServer {
             crds::load(store.as_ref(), &registry).await.context("loading CustomResourceDefinitions")?;
         let crd_task = tokio::spawn(crds::follow(store.clone(), registry.clone(), loaded));
         let (cache, cache_task) = cache::WatchCache::start(store.clone());
+        let signer = Arc::new(
+            serviceaccount::Signer::from_pem(&pki.service_account_key_pem)
+                .context("loading the service account key")?,
+        );
         let state = AppState {
             store,
             registry,
             cache,
             gc_enabled: false,
             advertise: format!("{local_host}:{}", addr.port()),
+            signer,
         };
         let mut tokens = HashMap::new();
         tokens.insert(
@@ -122,7 +130,12 @@ fn router(state: AppState, tokens: Tokens) -> Router {
         .route("/openapi/v3/api/{version}", get(openapi::core_document))
         .route("/openapi/v3/apis/{group}/{version}", get(openapi::group_document))
         .merge(rest::router())
-        .layer(middleware::from_fn(move |req, next| auth::require_identity(tokens.clone(), req, next)));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            move |State(st): State<AppState>, req: axum::extract::Request, next: middleware::Next| {
+                auth::require_identity(tokens.clone(), st, req, next)
+            },
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))

@@ -1,7 +1,8 @@
 //! The cluster's certificates, admin kubeconfig and join token, made on first start and reused.
 //!
 //! Layout under `<data-dir>/tls/`: `ca.{crt,key}` (the cluster CA), `serving.{crt,key}` (the API
-//! server), `admin.{crt,key}` (the admin client, `O=system:masters`). The join token has k3s's
+//! server), `admin.{crt,key}` (the admin client, `O=system:masters`), `service-account.key` (signs
+//! service account tokens). The join token has k3s's
 //! shape, `K10<sha256 of the CA certificate>::server:<secret>`, so that an agent can check the
 //! server's CA before trusting it.
 
@@ -27,6 +28,8 @@ pub struct Pki {
     pub admin_key_pem: String,
     /// The join token (whole, as written to `<data-dir>/token`).
     pub token: String,
+    /// The P-256 key service account tokens are signed with (PKCS#8 PEM).
+    pub service_account_key_pem: String,
 }
 
 /// Names the serving certificate must carry besides the ones always present.
@@ -85,7 +88,24 @@ impl Pki {
                 token
             }
         };
-        Ok(Pki { ca_pem, serving_cert_pem, serving_key_pem, admin_cert_pem, admin_key_pem, token })
+        let sa_key_path = tls.join("service-account.key");
+        let service_account_key_pem = match fs::read_to_string(&sa_key_path) {
+            Ok(pem) => pem,
+            Err(_) => {
+                let pem = KeyPair::generate().context("making the service account key")?.serialize_pem();
+                write_private(&sa_key_path, &pem)?;
+                pem
+            }
+        };
+        Ok(Pki {
+            ca_pem,
+            serving_cert_pem,
+            serving_key_pem,
+            admin_cert_pem,
+            admin_key_pem,
+            token,
+            service_account_key_pem,
+        })
     }
 
     /// The admin kubeconfig for a server reached at `server_url`.

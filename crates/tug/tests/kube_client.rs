@@ -104,3 +104,76 @@ async fn typed_crud_patch_apply_and_watch() {
     let err = cms.get("one").await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err:?}");
 }
+
+/// What the published kube-client crate's own cluster tests found missing: metadata-only
+/// responses to writes, and the ephemeralcontainers subresource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_patches_and_ephemeral_containers() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::core::{ObjectMeta, PartialObjectMetaExt};
+
+    let s = Server::start();
+    let client = client(&s).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.create(&PostParams::default(), &configmap("meta", "a")).await.unwrap();
+    let patch = ObjectMeta { annotations: Some([("note".into(), "hi".into())].into()), ..Default::default() }
+        .into_request_partial::<ConfigMap>();
+    // Accept: ...;as=PartialObjectMetadata;g=meta.k8s.io;v=v1 gets the metadata alone.
+    let patched = cms.patch_metadata("meta", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let types = patched.types.unwrap();
+    assert_eq!(
+        (types.kind.as_str(), types.api_version.as_str()),
+        ("PartialObjectMetadata", "meta.k8s.io/v1")
+    );
+    assert_eq!(patched.metadata.annotations.unwrap()["note"], "hi");
+
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debugged"},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let debug = |name: &str| serde_json::json!({"name": name, "image": "busybox", "command": ["sh"]});
+    let with_one: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "debugged"}, "spec": {"containers": [], "ephemeralContainers": [debug("one")]},
+    }))
+    .unwrap();
+    let replaced =
+        pods.replace_ephemeral_containers("debugged", &PostParams::default(), &with_one).await.unwrap();
+    assert_eq!(replaced.spec.unwrap().ephemeral_containers.unwrap()[0].name, "one");
+    // A strategic merge patch adds by name; the Pod's containers are untouched.
+    let patch: Pod =
+        serde_json::from_value(serde_json::json!({"spec": {"ephemeralContainers": [debug("two")]}})).unwrap();
+    let patched = pods
+        .patch_ephemeral_containers("debugged", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    let spec = patched.spec.unwrap();
+    let mut names: Vec<_> = spec.ephemeral_containers.unwrap().into_iter().map(|c| c.name).collect();
+    names.sort();
+    assert_eq!(
+        (names, spec.containers[0].image.as_deref()),
+        (vec!["one".into(), "two".into()], Some("busybox"))
+    );
+    // Ephemeral containers stay: replacing the list without them is refused.
+    let err =
+        pods.replace_ephemeral_containers("debugged", &PostParams::default(), &with_one).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422
+            && s.message.contains("existing ephemeral containers \"two\" may not be removed")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_reads() {
+    let s = Server::start();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&s).await, "default");
+    cms.create(&PostParams::default(), &configmap("meta", "a")).await.unwrap();
+    let got = cms.get_metadata("meta").await.unwrap();
+    assert_eq!(got.types.unwrap().kind, "PartialObjectMetadata");
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.types.kind, "PartialObjectMetadataList");
+    assert_eq!(listed.items[0].types.as_ref().unwrap().kind, "PartialObjectMetadata");
+}

@@ -244,6 +244,19 @@ static TABLE: &[Ext] = &[
     },
     atomic("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus", "storedVersions"),
     atomic("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec", "versions"),
+    // certificates.k8s.io/v1: conditions keyed by type, without a patch strategy.
+    Ext {
+        definition: "io.k8s.api.certificates.v1.CertificateSigningRequestStatus",
+        field: "conditions",
+        strategy: None,
+        merge_key: None,
+        list_type: Some("map"),
+        map_keys: TYPE,
+    },
+    atomic("io.k8s.api.certificates.v1.CertificateSigningRequestSpec", "usages"),
+    atomic("io.k8s.api.certificates.v1.CertificateSigningRequestSpec", "groups"),
+    // apiregistration.k8s.io/v1
+    merge("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus", "conditions", "type", TYPE),
 ];
 
 /// Puts the table's metadata on the fields it names. A field that is a bare `$ref` becomes

@@ -4,8 +4,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    AGE, Cells, Column, Columns, NAME, Printer, age_cell, arr, col, int, int_or_string, map, name, opt_int,
-    opt_s, quantity, s, wide,
+    AGE, Cells, Column, Columns, NAME, Printer, age_cell, arr, col, human_duration, int, int_or_string, map,
+    name, opt_int, opt_s, quantity, s, wide,
 };
 
 pub(super) fn printer(kind: &str) -> Option<Printer> {
@@ -17,6 +17,8 @@ pub(super) fn printer(kind: &str) -> Option<Printer> {
         "Lease" => (lease_columns, lease_cells),
         "RoleBinding" => (role_binding_columns, binding_cells),
         "ClusterRoleBinding" => (cluster_role_binding_columns, binding_cells),
+        "CertificateSigningRequest" => (csr_columns, csr_cells),
+        "APIService" => (api_service_columns, api_service_cells),
         _ => return None,
     };
     Some(Printer { columns, cells })
@@ -307,4 +309,78 @@ fn binding_cells(b: &Value, now: Timestamp) -> Vec<Value> {
         json!(groups.join(", ")),
         json!(sas.join(", ")),
     ]
+}
+
+// ---- CertificateSigningRequest, APIService ---------------------------------------------------
+
+fn csr_columns() -> Vec<Column> {
+    vec![
+        NAME,
+        AGE,
+        col("SignerName", "string", "signerName indicates the requested signer, and is a qualified name."),
+        col(
+            "Requestor",
+            "string",
+            "request contains an x509 certificate signing request encoded in a \"CERTIFICATE REQUEST\" PEM block.",
+        ),
+        col(
+            "RequestedDuration",
+            "string",
+            "expirationSeconds is the requested duration of validity of the issued certificate.",
+        ),
+        col("Condition", "string", "conditions applied to the request."),
+    ]
+}
+
+fn csr_cells(csr: &Value, now: Timestamp) -> Vec<Value> {
+    let duration = opt_int(csr, "/spec/expirationSeconds").map_or_else(|| "<none>".into(), human_duration);
+    vec![
+        json!(name(csr)),
+        age_cell(csr, now),
+        json!(s(csr, "/spec/signerName")),
+        json!(s(csr, "/spec/username")),
+        json!(duration),
+        json!(csr_condition(csr)),
+    ]
+}
+
+/// Denied wins over Approved, neither is Pending; Failed and an issued certificate are added.
+fn csr_condition(csr: &Value) -> String {
+    let has = |t: &str| arr(csr, "/status/conditions").iter().any(|c| s(c, "/type") == t);
+    let mut out = String::from(if has("Denied") {
+        "Denied"
+    } else if has("Approved") {
+        "Approved"
+    } else {
+        "Pending"
+    });
+    if has("Failed") {
+        out.push_str(",Failed");
+    }
+    if !s(csr, "/status/certificate").is_empty() {
+        out.push_str(",Issued");
+    }
+    out
+}
+
+fn api_service_columns() -> Vec<Column> {
+    vec![
+        NAME,
+        col("Service", "string", "The reference to the service that hosts this API endpoint."),
+        col("Available", "string", "Whether this service is available."),
+        AGE,
+    ]
+}
+
+fn api_service_cells(svc: &Value, now: Timestamp) -> Vec<Value> {
+    let service = match svc.pointer("/spec/service").filter(|v| !v.is_null()) {
+        Some(r) => format!("{}/{}", s(r, "/namespace"), s(r, "/name")),
+        None => "Local".into(),
+    };
+    let available = match arr(svc, "/status/conditions").iter().find(|c| s(c, "/type") == "Available") {
+        None => "Unknown".to_string(),
+        Some(c) if s(c, "/status") == "True" || s(c, "/reason").is_empty() => s(c, "/status").to_string(),
+        Some(c) => format!("{} ({})", s(c, "/status"), s(c, "/reason")),
+    };
+    vec![json!(name(svc)), json!(service), json!(available), age_cell(svc, now)]
 }

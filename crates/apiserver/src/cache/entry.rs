@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
-use tug_api::selector::object_field;
+use tug_api::selector::selectable_field;
 use tug_store::{KeyValue, Revision};
 
 use crate::rest::{raw, selectable_fields};
@@ -150,7 +150,7 @@ impl Attrs {
             .filter_map(|path| {
                 let value = match path {
                     "source" if kind == "Event" => tug_api::convert::event_source_field(obj),
-                    _ => object_field(obj, path)?,
+                    _ => selectable_field(obj, path)?,
                 };
                 (!value.is_empty()).then(|| (path, value.into_boxed_str()))
             })

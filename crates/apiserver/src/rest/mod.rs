@@ -6,6 +6,8 @@ mod delete;
 pub(crate) mod raw;
 mod read;
 mod scale;
+mod stream;
+mod token;
 mod watch;
 mod write;
 
@@ -14,7 +16,7 @@ pub(crate) use read::selectable_fields;
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    Router,
+    Extension, Router,
     body::{Body, Bytes},
     extract::{Path, Query, State},
     http::{HeaderMap, Method},
@@ -25,7 +27,7 @@ use serde_json::Value;
 use tug_api::{convert, resources::Resource, status::ApiError};
 use tug_store::KeyValue;
 
-use crate::{AppState, error::Error};
+use crate::{AppState, auth::Identity, error::Error};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -102,6 +104,32 @@ impl Target {
     }
 }
 
+/// Whether the Accept header's first choice is `as=PartialObjectMetadata[List];g=meta.k8s.io`:
+/// the caller wants objects' metadata only (kube-rs' `*_metadata` calls, client-go's metadata
+/// client).
+pub fn wants_partial_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next()
+        .is_some_and(|first| {
+            let params: Vec<&str> = first.split(';').map(str::trim).collect();
+            (params.contains(&"as=PartialObjectMetadata") || params.contains(&"as=PartialObjectMetadataList"))
+                && params.contains(&"g=meta.k8s.io")
+        })
+}
+
+/// An object as a `meta.k8s.io/v1` PartialObjectMetadata: its metadata alone.
+pub fn partial_metadata(obj: &Value) -> Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    })
+}
+
 pub fn object_key(resource: &Resource, namespace: Option<&str>, name: &str) -> String {
     match namespace {
         Some(ns) if resource.namespaced => format!("{}{ns}/{name}", resource.key_prefix()),
@@ -111,17 +139,21 @@ pub fn object_key(resource: &Resource, namespace: Option<&str>, name: &str) -> S
 
 pub type Params = HashMap<String, String>;
 
+/// The authenticated caller (see `auth::require_identity`).
+type Caller = Option<Extension<Identity>>;
+
 async fn core_handler(
     State(state): State<AppState>,
     Path(rest): Path<String>,
     method: Method,
     Query(params): Query<Params>,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Error> {
     let target = resolve(&state, "", "v1", &rest)?;
     let body = read_body(body).await?;
-    dispatch(state, target, method, params, headers, body).await
+    dispatch(state, target, method, params, caller.map(|c| c.0), headers, body).await
 }
 
 async fn group_handler(
@@ -129,12 +161,13 @@ async fn group_handler(
     Path((group, version, rest)): Path<(String, String, String)>,
     method: Method,
     Query(params): Query<Params>,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Error> {
     let target = resolve(&state, &group, &version, &rest)?;
     let body = read_body(body).await?;
-    dispatch(state, target, method, params, headers, body).await
+    dispatch(state, target, method, params, caller.map(|c| c.0), headers, body).await
 }
 
 /// Largest request body, upstream's limit (3 MiB).
@@ -201,16 +234,38 @@ async fn dispatch(
     target: Target,
     method: Method,
     params: Params,
+    caller: Option<Identity>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
     let watching = target.watch_path || params.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let res = &target.resource;
+    if !res.custom && res.group == "authentication.k8s.io" {
+        return match (method, res.plural.as_str()) {
+            (Method::POST, "tokenreviews") if target.name.is_none() => {
+                token::review_token(state, headers, body).await
+            }
+            (Method::POST, "selfsubjectreviews") if target.name.is_none() => {
+                token::review_self(caller.as_ref())
+            }
+            (method, _) => Err(token::not_allowed(&method)),
+        };
+    }
+    if !res.custom && res.plural == "serviceaccounts" && target.subresource.as_deref() == Some("token") {
+        return match method {
+            Method::POST => token::request_token(state, target, headers, body).await,
+            method => Err(token::not_allowed(&method)),
+        };
+    }
+    if stream::is_streaming(&target) {
+        return stream::serve(state, target, params).await;
+    }
     match (method, target.name.is_some()) {
         (Method::GET, false) if watching => watch::watch(state, target, params, headers).await,
         (Method::GET, false) => read::list(state, target, params, headers).await,
         (Method::GET, true) if watching => watch::watch(state, target, params, headers).await,
         (Method::GET, true) => read::get(state, target, headers).await,
-        (Method::POST, false) => write::create(state, target, params, headers, body).await,
+        (Method::POST, false) => write::create(state, target, params, caller, headers, body).await,
         (Method::PUT, true) => write::update(state, target, params, headers, body).await,
         (Method::PATCH, true) => write::patch(state, target, params, headers, body).await,
         (Method::DELETE, true) => delete::delete(state, target, params, headers, body).await,
@@ -231,11 +286,10 @@ pub fn to_object(kv: &KeyValue) -> Result<Value, Error> {
     Ok(obj)
 }
 
-/// An API object as stored: without `metadata.resourceVersion` (the store's revision is it).
+/// An API object as stored: without `metadata.resourceVersion` (the store's revision is it), and
+/// in upstream's member order so that reads can send the bytes as they are.
 pub fn to_stored(obj: &Value) -> Result<bytes::Bytes, Error> {
     let mut copy = obj.clone();
     tug_api::meta::metadata_mut(&mut copy).remove("resourceVersion");
-    serde_json::to_vec(&copy)
-        .map(bytes::Bytes::from)
-        .map_err(|e| ApiError::internal(format!("encoding the object: {e}")).into())
+    Ok(bytes::Bytes::from(crate::discovery::object_json(&copy)))
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tug_api::{
     convert,
     resources::Resource,
-    selector::{FieldRequirement, FieldSelector, LabelSelector, object_field},
+    selector::{FieldRequirement, FieldSelector, LabelSelector, selectable_field},
     status::ApiError,
     table::{self, IncludeObject},
 };
@@ -31,7 +31,9 @@ pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<
     let (kv, rev) = state.store.get(&target.key(&name)).await?;
     let kv = kv.ok_or_else(|| ApiError::not_found(&target.resource.group, &target.resource.plural, &name))?;
     let table = wants_table(&headers);
+    let partial = super::wants_partial_metadata(&headers);
     if !table
+        && !partial
         && !target.converts()
         && target.subresource.as_deref() != Some("scale")
         && let Some(bytes) = raw::with_resource_version(&kv.value, kv.mod_revision)
@@ -49,6 +51,9 @@ pub async fn get(state: AppState, target: Target, headers: HeaderMap) -> Result<
             &rev.to_string(),
             IncludeObject::Metadata,
         )));
+    }
+    if partial {
+        return Ok(json_response(super::partial_metadata(&obj)));
     }
     Ok(json_response(obj))
 }
@@ -92,7 +97,7 @@ impl Filter {
         self.labels.matches_value(obj)
             && self.fields.matches(&|path| match path {
                 "source" if self.event => Some(convert::event_source_field(obj)),
-                _ => object_field(obj, path),
+                _ => selectable_field(obj, path),
             })
     }
 
@@ -143,6 +148,7 @@ pub fn selectable_fields(kind: &str) -> &'static [&'static str] {
         "Node" => &["spec.unschedulable"],
         "ReplicaSet" | "ReplicationController" => &["status.replicas"],
         "Job" => &["status.successful"],
+        "CertificateSigningRequest" => &["spec.signerName"],
         _ => &[],
     }
 }
@@ -202,6 +208,19 @@ pub async fn list(
     let mut metadata = json!({"resourceVersion": rv});
     if let Some(token) = page.next {
         metadata["continue"] = json!(token);
+    }
+    if super::wants_partial_metadata(&headers) {
+        let items: Vec<Value> = page
+            .items
+            .into_iter()
+            .map(|i| i.into_value().map(|o| super::partial_metadata(&o)))
+            .collect::<Result<_, _>>()?;
+        return Ok(json_response(json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": metadata,
+            "items": items,
+        })));
     }
     // Assembled by hand so that stored bytes are copied, not re-encoded.
     let head = json!({

@@ -35,6 +35,8 @@ const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 struct Render {
     target: Target,
     table: bool,
+    /// Metadata only (PartialObjectMetadata), as metadata informers ask.
+    partial: bool,
 }
 
 impl Render {
@@ -58,7 +60,7 @@ impl Render {
 
     /// Stored bytes can go out as they are: no Table, no apiVersion rewriting.
     fn plain(&self) -> bool {
-        !self.table && !self.target.converts()
+        !self.table && !self.partial && !self.target.converts()
     }
 
     fn line(&self, kind: &str, obj: Value) -> bytes::Bytes {
@@ -68,6 +70,8 @@ impl Render {
             render_table(&self.target.resource, &[obj], &rv, IncludeObject::Metadata)
         } else if kind == "ERROR" {
             obj
+        } else if self.partial && kind != "BOOKMARK" {
+            super::partial_metadata(&obj)
         } else {
             self.target.present_version(obj)
         };
@@ -109,7 +113,11 @@ pub async fn watch(
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     let options = Options {
-        render: Render { target: target.clone(), table: wants_table(&headers) },
+        render: Render {
+            target: target.clone(),
+            table: wants_table(&headers),
+            partial: super::wants_partial_metadata(&headers),
+        },
         filter,
         timeout: params
             .get("timeoutSeconds")

@@ -15,13 +15,14 @@ use tug_api::{
 use tug_store::{KeyValue, StoreError};
 
 use super::{Params, Target, allocate, to_object, to_stored};
-use crate::{AppState, discovery::json_response, error::Error};
+use crate::{AppState, auth::Identity, discovery::json_response, error::Error};
 
 /// How often a patch or unconditional update retries after losing a race.
 pub(super) const MAX_RETRIES: usize = 8;
 
 fn created(obj: Value) -> Response {
-    (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], obj.to_string()).into_response()
+    let body = crate::discovery::object_json(&obj);
+    (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub(super) fn dry_run(params: &Params) -> bool {
@@ -75,7 +76,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     Ok(buf)
 }
 
-fn new_uid() -> Result<String, Error> {
+pub(super) fn new_uid() -> Result<String, Error> {
     let mut b: [u8; 16] = random_bytes()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -87,16 +88,41 @@ pub async fn create(
     state: AppState,
     target: Target,
     params: Params,
+    caller: Option<Identity>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
     if let Some(sub) = &target.subresource {
         return Err(ApiError::method_not_allowed(format!("creating {} is not supported yet", sub)).into());
     }
-    let obj = decode_body(&headers, &body)?;
+    let mut obj = decode_body(&headers, &body)?;
     let warnings = check_fields(&target, &params, &headers, Some(&body), &obj)?;
+    if target.resource.kind == "CertificateSigningRequest" && target.resource.group == "certificates.k8s.io" {
+        record_requestor(&mut obj, caller.as_ref());
+    }
     let manager = Manager::from_request(&params, &headers);
-    Ok(with_warnings(create_object(state, target, params, obj, Some(manager)).await?, &warnings))
+    Ok(with_warnings(create_object(state, target, params, &headers, obj, Some(manager)).await?, &warnings))
+}
+
+/// A new CertificateSigningRequest names who asked for it, from the request's credentials
+/// (whatever the body says), and starts without conditions: nobody creates one pre-approved.
+fn record_requestor(csr: &mut Value, caller: Option<&Identity>) {
+    let Some(obj) = csr.as_object_mut() else { return };
+    let spec = obj.entry("spec").or_insert_with(|| json!({}));
+    if let Some(spec) = spec.as_object_mut() {
+        for derived in ["username", "uid", "groups", "extra"] {
+            spec.remove(derived);
+        }
+        if let Some(caller) = caller {
+            let mut groups = caller.groups.clone();
+            if !groups.iter().any(|g| g == "system:authenticated") {
+                groups.push("system:authenticated".into());
+            }
+            spec.insert("username".into(), json!(caller.user));
+            spec.insert("groups".into(), json!(groups));
+        }
+    }
+    obj.insert("status".into(), json!({}));
 }
 
 /// How the request wants unknown and duplicate fields treated (`fieldValidation`).
@@ -207,6 +233,7 @@ async fn create_object(
     state: AppState,
     target: Target,
     params: Params,
+    headers: &HeaderMap,
     mut obj: Value,
     manager: Option<Manager>,
 ) -> Result<Response, Error> {
@@ -294,7 +321,7 @@ async fn create_object(
             allocate::allocate(&state, &mut candidate, None, dry_run(&params)).await?;
         }
         if dry_run(&params) {
-            return Ok(created(candidate));
+            return Ok(created(respond(&target, headers, candidate)));
         }
         let key = super::object_key(&res, namespace.as_deref(), &name);
         let result = state.store.create(&key, to_stored(&target.storage_form(candidate.clone())?)?).await;
@@ -304,7 +331,7 @@ async fn create_object(
         match result {
             Ok(rev) => {
                 metadata_mut(&mut candidate).insert("resourceVersion".into(), json!(rev.to_string()));
-                return Ok(created(candidate));
+                return Ok(created(respond(&target, headers, candidate)));
             }
             Err(StoreError::AlreadyExists { .. }) if generate => continue,
             Err(StoreError::AlreadyExists { .. }) => {
@@ -354,6 +381,27 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
             merged
         }
         Some("scale") => super::scale::apply_scale(current, &next)?,
+        // A CertificateSigningRequest's approval changes its conditions only.
+        Some("approval") => {
+            let mut merged = current.clone();
+            let conditions = next.pointer("/status/conditions").cloned().unwrap_or(Value::Null);
+            match merged.get_mut("status").and_then(Value::as_object_mut) {
+                Some(status) => {
+                    status.insert("conditions".into(), conditions);
+                }
+                None => merged["status"] = json!({"conditions": conditions}),
+            }
+            merged
+        }
+        Some("ephemeralcontainers") => {
+            let mut merged = current.clone();
+            merged["spec"]["ephemeralContainers"] =
+                next.pointer("/spec/ephemeralContainers").cloned().unwrap_or(Value::Null);
+            // Compared defaulted, as upstream compares the decoded objects.
+            defaults::apply_defaults(&res.group, &res.version, &res.kind, &mut merged);
+            check_ephemeral_containers(current, &merged, name)?;
+            merged
+        }
         Some(other) => {
             return Err(ApiError::method_not_allowed(format!("updating {other} is not supported yet")).into());
         }
@@ -371,6 +419,11 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
             next
         }
     };
+    if res.kind == "CertificateSigningRequest"
+        && matches!(target.subresource.as_deref(), Some("approval" | "status"))
+    {
+        stamp_csr_conditions(&mut next, current);
+    }
     // Metadata the server owns.
     {
         let cur_meta = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -407,6 +460,64 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
         metadata_mut(&mut next).insert("generation".into(), json!(bumped));
     }
     Ok(next)
+}
+
+/// Condition times a client left unset (kubectl sends `lastTransitionTime: null`): updated now,
+/// and transitioned when the condition's type and status were not there before.
+fn stamp_csr_conditions(csr: &mut Value, old: &Value) {
+    let now = now();
+    let unset = |c: &Value, field: &str| c.get(field).is_none_or(|v| v.is_null() || v == "");
+    let empty = Vec::new();
+    let before = old.pointer("/status/conditions").and_then(Value::as_array).unwrap_or(&empty);
+    let Some(conditions) = csr.pointer_mut("/status/conditions").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for condition in conditions {
+        if unset(condition, "lastUpdateTime") {
+            condition["lastUpdateTime"] = json!(now);
+        }
+        if unset(condition, "lastTransitionTime") {
+            let same = before.iter().find(|o| {
+                o.get("type") == condition.get("type")
+                    && o.get("status") == condition.get("status")
+                    && !unset(o, "lastTransitionTime")
+            });
+            condition["lastTransitionTime"] =
+                same.map_or_else(|| json!(now), |o| o["lastTransitionTime"].clone());
+        }
+    }
+}
+
+/// Ephemeral containers can be added to a Pod, never changed or removed (upstream's
+/// `ValidatePodEphemeralContainersUpdate`).
+fn check_ephemeral_containers(current: &Value, next: &Value, name: &str) -> Result<(), Error> {
+    let empty = Vec::new();
+    let list = |v: Option<&Value>| v.and_then(Value::as_array).unwrap_or(&empty).clone();
+    let old = list(current.pointer("/spec/ephemeralContainers"));
+    let new = list(next.pointer("/spec/ephemeralContainers"));
+    let name_of = |c: &Value| c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut causes = Vec::new();
+    for before in &old {
+        let container = name_of(before);
+        match new.iter().position(|c| name_of(c) == container) {
+            None => causes.push(tug_api::status::Cause {
+                reason: "FieldValueForbidden".into(),
+                message: format!(
+                    "Forbidden: existing ephemeral containers \"{container}\" may not be removed"
+                ),
+                field: "spec.ephemeralContainers".into(),
+            }),
+            Some(i) if new[i] != *before => causes.push(tug_api::status::Cause {
+                reason: "FieldValueForbidden".into(),
+                message: format!(
+                    "Forbidden: existing ephemeral containers \"{container}\" may not be changed"
+                ),
+                field: format!("spec.ephemeralContainers[{i}]"),
+            }),
+            Some(_) => {}
+        }
+    }
+    if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid("", "Pod", name, causes).into()) }
 }
 
 /// Who makes a write, for managedFields: the `fieldManager` parameter, or upstream's default
@@ -451,6 +562,15 @@ fn present(target: &Target, obj: Value) -> Value {
         Some("scale") => super::scale::to_scale(&obj),
         _ => obj,
     }
+}
+
+/// The response body for a written object: what [`present`] gives, or its metadata alone when
+/// the client asked for PartialObjectMetadata.
+fn respond(target: &Target, headers: &HeaderMap, obj: Value) -> Value {
+    if super::wants_partial_metadata(headers) {
+        return super::partial_metadata(&obj);
+    }
+    present(target, obj)
 }
 
 fn current_is_service(kv: &KeyValue) -> bool {
@@ -541,7 +661,7 @@ pub async fn update(
         let prepared = prepare_update(&target, &current, next.clone())?;
         let prepared = manager.record(&target, Some(&current), &prepared);
         if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
-            return Ok(with_warnings(json_response(present(&target, stored)), &warnings));
+            return Ok(with_warnings(json_response(respond(&target, &headers, stored)), &warnings));
         }
         if precondition.is_some() {
             return Err(conflict(&target));
@@ -563,7 +683,7 @@ pub async fn patch(
     })?;
     let patch_doc = if kind == PatchType::ApplyPatch { parse_yaml(&body)? } else { parse_json(&body)? };
     if kind == PatchType::ApplyPatch {
-        return server_side_apply(state, target, params, patch_doc).await;
+        return server_side_apply(state, target, params, &headers, patch_doc).await;
     }
     if params.contains_key("force") {
         let err = apply::validate_patch_options("", Some(false), false).err().map(ApiError::from);
@@ -603,7 +723,7 @@ pub async fn patch(
         let prepared = prepare_update(&target, &current, patched)?;
         let prepared = manager.record(&target, Some(&current), &prepared);
         if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
-            return Ok(with_warnings(json_response(present(&target, stored)), &warnings));
+            return Ok(with_warnings(json_response(respond(&target, &headers, stored)), &warnings));
         }
     }
     Err(conflict(&target))
@@ -615,6 +735,7 @@ async fn server_side_apply(
     state: AppState,
     target: Target,
     params: Params,
+    headers: &HeaderMap,
     applied: Value,
 ) -> Result<Response, Error> {
     let manager = params.get("fieldManager").cloned().unwrap_or_default();
@@ -650,16 +771,16 @@ async fn server_side_apply(
             }
             let mut create_target = target.clone();
             create_target.name = None;
-            return create_object(state, create_target, params, obj, None).await;
+            return create_object(state, create_target, params, headers, obj, None).await;
         };
         let current = target.present_version(to_object(&kv)?);
         let next = apply_to(Some(&current))?;
         if next == current {
-            return Ok(json_response(present(&target, current)));
+            return Ok(json_response(respond(&target, headers, current)));
         }
         let prepared = prepare_update(&target, &current, next)?;
         if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
-            return Ok(json_response(present(&target, stored)));
+            return Ok(json_response(respond(&target, headers, stored)));
         }
     }
     Err(conflict(&target))

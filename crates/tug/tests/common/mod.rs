@@ -110,10 +110,20 @@ impl Server {
 
     /// Runs kubectl with `stdin` as its standard input (for `-f -`).
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        self.kubectl_full(args, stdin, &[])
+    }
+
+    /// Runs kubectl with extra environment variables (e.g. `EDITOR` for `kubectl edit`).
+    pub fn kubectl_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.kubectl_full(args, "", env)
+    }
+
+    fn kubectl_full(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
         let mut child = Command::new(kubectl_bin())
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())
             .env("HOME", self.dir.path())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
