@@ -49,8 +49,12 @@ pub async fn run(
         for index in (slot..table.len() as u32).step_by(SLOTS as usize) {
             // Waiting for a permit slows the loop down when the server is slow: back-pressure
             // instead of a pile of requests.
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
-            let report_status = (round + index / SLOTS) % rounds_per_report == 0;
+            let permit = tokio::select! {
+                _ = shutdown.changed() => return,
+                permit = permits.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { return };
+            let report_status = (round + index / SLOTS).is_multiple_of(rounds_per_report);
             let (client, config, table, stats) =
                 (client.clone(), config.clone(), table.clone(), stats.clone());
             let (leases, nodes_api) = (leases.clone(), nodes_api.clone());

@@ -86,14 +86,11 @@ struct Tracked {
 }
 
 enum Life {
-    Running(SimPod),
+    /// Boxed, so that the many tombstones stay small.
+    Running(Box<SimPod>),
     /// Finished and posted: kept until the watch shows the final phase or the deletion, so that
     /// an older event of the pod cannot start it again.
-    Finished {
-        namespace: String,
-        name: String,
-        deleted: bool,
-    },
+    Finished { namespace: String, name: String, deleted: bool },
 }
 
 /// A write a worker did.
@@ -258,7 +255,7 @@ impl Runtime {
         }
         sim.advance(now);
         self.stats.pods_admitted.fetch_add(1, Ordering::Relaxed);
-        self.track(uid, node, Life::Running(sim), deleting);
+        self.track(uid, node, Life::Running(Box::new(sim)), deleting);
     }
 
     fn track(&mut self, uid: String, node: u32, state: Life, delete_requested: bool) {
