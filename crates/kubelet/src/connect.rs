@@ -84,7 +84,9 @@ async fn fetch_ca(uri: &http::Uri) -> Result<String> {
     config.accept_invalid_certs = true;
     let client = kube::Client::try_from(config).context("building the bootstrap client")?;
     let request = http::Request::get("/cacerts").body(Vec::new()).context("building GET /cacerts")?;
-    client.request_text(request).await.with_context(|| format!("fetching the CA from {uri}/cacerts"))
+    let base = uri.to_string();
+    let base = base.trim_end_matches('/');
+    client.request_text(request).await.with_context(|| format!("fetching the CA from {base}/cacerts"))
 }
 
 #[cfg(test)]

@@ -136,6 +136,16 @@ fn simulated_nodes_register_heartbeat_and_run_pods() {
     let cidr = s.ok(&["get", "node", "sim-node-2", "-o", "jsonpath={.spec.podCIDR}"]);
     assert_eq!(cidr, "10.42.2.0/24");
 
+    // An agent whose token pins another CA refuses to join.
+    let forged = format!("K10{}::server:secret", "0".repeat(64));
+    let out = Command::new(TUG)
+        .args(["agent", "--server", &server_url(&s), "--token", &forged, "--simulate", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not the one the join token pins"), "{stderr}");
+
     let leases = rows(&s.ok(&["get", "leases", "-n", "kube-node-lease"]));
     assert_eq!(leases[0], ["NAME", "HOLDER", "AGE"]);
     assert_eq!(leases.len(), 4, "{leases:?}");
