@@ -105,7 +105,7 @@ impl ApiServer {
                 groups: vec!["system:nodes".into(), "system:authenticated".into()],
             },
         );
-        let app = router(state, Tokens(Arc::new(tokens)));
+        let app = router(state, Tokens(Arc::new(tokens)), pki.ca_pem.clone());
         let task = tokio::spawn(tls::serve(listener, tls, app));
         Ok(ApiServer { addr, kubeconfig, token: pki.token, tasks: vec![task, crd_task, cache_task] })
     }
@@ -117,7 +117,7 @@ impl ApiServer {
     }
 }
 
-fn router(state: AppState, tokens: Tokens) -> Router {
+fn router(state: AppState, tokens: Tokens, ca_pem: String) -> Router {
     let api = Router::new()
         .route("/version", get(discovery::version))
         .route("/api", get(discovery::core))
@@ -140,6 +140,8 @@ fn router(state: AppState, tokens: Tokens) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
+        // The CA, for agents joining with a token that pins its hash (k3s's `/cacerts`).
+        .route("/cacerts", get(move || async move { ca_pem }))
         .merge(api)
         .fallback(|| async { error::Error::PageNotFound })
         .with_state(state)

@@ -1,5 +1,6 @@
 //! `tug`: parse the command line, run the command, turn its result into an exit code.
 
+mod agent;
 mod cli;
 mod server;
 
@@ -8,7 +9,10 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TUG_LOG").unwrap_or_else(|_| "info".into()),
+            // kube-rs logs every failed request at ERROR; callers report failures with context,
+            // and thousands of simulated nodes would otherwise flood the log when the server is down.
+            tracing_subscriber::EnvFilter::try_from_env("TUG_LOG")
+                .unwrap_or_else(|_| "info,kube_client=off".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

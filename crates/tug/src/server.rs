@@ -88,20 +88,20 @@ async fn open_datastore(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// SIGINT and SIGTERM, caught from the moment they are installed.
-struct ShutdownSignals {
+pub(crate) struct ShutdownSignals {
     interrupt: Signal,
     terminate: Signal,
 }
 
 impl ShutdownSignals {
-    fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         Ok(ShutdownSignals {
             interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
             terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
         })
     }
 
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

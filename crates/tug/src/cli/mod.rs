@@ -61,7 +61,31 @@ pub struct AgentArgs {
     #[arg(long)]
     pub simulate: Option<u32>,
     #[command(flatten)]
+    pub simulated: SimulatedNodeArgs,
+    #[command(flatten)]
     pub registries: RegistryArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimulatedNodeArgs {
+    /// CPUs of each simulated node (a quantity: `4`, `3500m`).
+    #[arg(long, default_value = "4", value_name = "QUANTITY")]
+    pub sim_cpu: String,
+    /// Memory of each simulated node (`16Gi`, `512Mi`).
+    #[arg(long, default_value = "16Gi", value_name = "QUANTITY")]
+    pub sim_memory: String,
+    /// Pods each simulated node takes.
+    #[arg(long, default_value_t = 110)]
+    pub sim_pods: u32,
+    /// Simulated node `i` is named `<prefix><i>`.
+    #[arg(long, default_value = "sim-node-")]
+    pub node_name_prefix: String,
+    /// A label for the nodes, `KEY=VALUE` (repeatable).
+    #[arg(long = "node-label", value_name = "KEY=VALUE")]
+    pub node_labels: Vec<String>,
+    /// A taint for the nodes, `KEY=VALUE:EFFECT` or `KEY:EFFECT` (repeatable).
+    #[arg(long = "node-taint", value_name = "KEY=VALUE:EFFECT")]
+    pub node_taints: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -92,6 +116,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Server(args) => crate::server::run(args).await,
+            Command::Agent(args) if args.simulate.is_some() => crate::agent::run_simulated(args).await,
             Command::Agent(_) => not_yet("tug agent", "the node agent"),
             Command::Up(_) => not_yet("tug up", "the local multi-node cluster"),
             Command::Kubectl(_) => not_yet("tug kubectl", "the built-in kubectl"),
@@ -115,6 +140,9 @@ mod tests {
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 100 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
+            "tug agent --server https://10.0.0.1:6443 --token T --simulate 10000 --sim-cpu 8 \
+             --sim-memory 32Gi --sim-pods 250 --node-label zone=a --node-label tier=sim \
+             --node-taint dedicated=sim:NoSchedule --node-name-prefix kwok-",
             "tug up --nodes 3",
             "tug kubectl get pods -A -o wide",
         ] {

@@ -1,0 +1,35 @@
+//! The node agent: joins a cluster, registers its Node, heartbeats it through a Lease and reports
+//! the status of the pods bound to it.
+//!
+//! What every agent shares sits at the top: [`connect`] (the join token and the server's CA),
+//! [`node`] (the Node object a kubelet registers), [`lease`] (the heartbeat) and [`pod_status`]
+//! (pod phase, conditions and container statuses as upstream's kubelet computes them). The
+//! runtime behind them is, for now, only [`sim`]: many simulated nodes in one process whose
+//! containers run no code, for testing the control plane at scale (`tug agent --simulate N`).
+//!
+//! # Scripted outcomes
+//!
+//! Annotations on a pod script what its simulated containers do. Durations are Go-style (`2s`,
+//! `500ms`, `1m30s`) or plain seconds. Without annotations, containers of pods with
+//! `restartPolicy: Never` or `OnFailure` exit 0 after about a second and those with `Always` run
+//! until the pod is deleted.
+//!
+//! | annotation | effect |
+//! |---|---|
+//! | `sim.tugboat.dev/exit-code: "1"` | each run of a container exits with this code (after 1 s unless `exit-after` says otherwise) |
+//! | `sim.tugboat.dev/exit-after: 2s` | each run of a container lasts this long, then exits (with `exit-code`, default 0) |
+//! | `sim.tugboat.dev/exit-runs: "2"` | only the first N runs follow `exit-code`/`exit-after`/`crash-loop`; later runs behave as unannotated |
+//! | `sim.tugboat.dev/crash-loop: "true"` | each run exits with `exit-code` (default 1) after `exit-after` (default 1 s): CrashLoopBackOff under `Always`/`OnFailure` |
+//! | `sim.tugboat.dev/ready: "false"` | containers never become ready |
+//! | `sim.tugboat.dev/ready-after: 5s` | containers become ready this long after each start (default: the readiness probe's `initialDelaySeconds`, else at once) |
+//! | `sim.tugboat.dev/start-after: 3s` | containers stay `ContainerCreating` this long (the pod stays Pending) |
+//! | `sim.tugboat.dev/stop-after: 10s` | on deletion, containers take this long to exit (default at once); past `terminationGracePeriodSeconds` they are killed with 137 |
+//!
+//! Annotations are read once, when the agent first sees the pod.
+
+pub mod connect;
+pub mod lease;
+pub mod node;
+pub mod pod_status;
+pub mod sim;
+pub mod time;

@@ -1,0 +1,387 @@
+//! The Node object a kubelet registers: labels, capacity and allocatable, the four conditions,
+//! addresses and `nodeInfo`, shaped as upstream's kubelet fills them.
+
+use std::{collections::BTreeMap, net::Ipv4Addr, str::FromStr};
+
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::time::rfc3339;
+
+/// The version nodes report as `kubeletVersion` (the `VERSION` column of `kubectl get nodes`),
+/// the same the API server reports.
+pub const KUBELET_VERSION: &str = concat!("v1.35.0+tug", env!("CARGO_PKG_VERSION"));
+
+/// The port in `status.daemonEndpoints` (upstream's default `--port`).
+pub const KUBELET_PORT: u16 = 10250;
+
+/// Memory held back for hard eviction (upstream's default `memory.available<100Mi`).
+const EVICTION_MEMORY_BYTES: u64 = 100 * 1024 * 1024;
+
+/// What a node offers: the capacity side of `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    /// A CPU quantity as the API writes it (`4`, `3500m`).
+    pub cpu: String,
+    pub memory_bytes: u64,
+    pub pods: u32,
+    pub ephemeral_storage_bytes: u64,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity { cpu: "4".into(), memory_bytes: 16 << 30, pods: 110, ephemeral_storage_bytes: 100 << 30 }
+    }
+}
+
+impl Capacity {
+    fn capacity_json(&self) -> Value {
+        json!({
+            "cpu": self.cpu,
+            "memory": format!("{}Ki", self.memory_bytes / 1024),
+            "pods": self.pods.to_string(),
+            "ephemeral-storage": format!("{}Ki", self.ephemeral_storage_bytes / 1024),
+            "hugepages-1Gi": "0",
+            "hugepages-2Mi": "0",
+        })
+    }
+
+    /// Capacity less upstream's default eviction thresholds (memory 100Mi, nodefs 10%); no
+    /// kube- or system-reserved, as upstream's defaults.
+    fn allocatable_json(&self) -> Value {
+        let memory = self.memory_bytes.saturating_sub(EVICTION_MEMORY_BYTES);
+        json!({
+            "cpu": self.cpu,
+            "memory": format!("{}Ki", memory / 1024),
+            "pods": self.pods.to_string(),
+            "ephemeral-storage": (self.ephemeral_storage_bytes / 10 * 9).to_string(),
+            "hugepages-1Gi": "0",
+            "hugepages-2Mi": "0",
+        })
+    }
+}
+
+/// A taint from the command line: `key=value:Effect` or `key:Effect`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taint {
+    pub key: String,
+    pub value: Option<String>,
+    pub effect: String,
+}
+
+impl FromStr for Taint {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let Some((key_value, effect)) = s.rsplit_once(':') else {
+            bail!("taint {s:?} is not key=value:Effect");
+        };
+        if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+            bail!("taint {s:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute");
+        }
+        let (key, value) = match key_value.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (key_value, None),
+        };
+        if key.is_empty() {
+            bail!("taint {s:?} has an empty key");
+        }
+        Ok(Taint { key: key.into(), value, effect: effect.into() })
+    }
+}
+
+impl Taint {
+    fn to_json(&self) -> Value {
+        let mut t = json!({"key": self.key, "effect": self.effect});
+        if let Some(v) = &self.value {
+            t["value"] = json!(v);
+        }
+        t
+    }
+}
+
+/// `status.nodeInfo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub machine_id: String,
+    pub system_uuid: String,
+    pub boot_id: String,
+    pub kernel_version: String,
+    pub os_image: String,
+    pub container_runtime_version: String,
+    pub architecture: &'static str,
+}
+
+/// What the host tells about itself: `uname -r` and `/etc/os-release`'s PRETTY_NAME.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRelease {
+    pub kernel_version: String,
+    pub os_image: String,
+}
+
+impl HostRelease {
+    /// Reads this machine's release, falling back to placeholders where it cannot.
+    pub fn read() -> HostRelease {
+        let kernel_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let os_image = std::fs::read_to_string("/etc/os-release")
+            .ok()
+            .and_then(|release| {
+                release
+                    .lines()
+                    .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            })
+            .unwrap_or_else(|| "Linux".into());
+        HostRelease { kernel_version, os_image }
+    }
+}
+
+impl NodeInfo {
+    /// The host's kernel and OS image, with identifiers made for `name` (simulated nodes share
+    /// one host, as kubemark's hollow nodes do).
+    pub fn of_host(name: &str, host: &HostRelease, container_runtime_version: &str) -> NodeInfo {
+        let HostRelease { kernel_version, os_image } = host.clone();
+        let id = hex_digest(name);
+        NodeInfo {
+            machine_id: id[..32].to_string(),
+            system_uuid: format!(
+                "{}-{}-{}-{}-{}",
+                &id[..8],
+                &id[8..12],
+                &id[12..16],
+                &id[16..20],
+                &id[20..32]
+            ),
+            boot_id: format!(
+                "{}-{}-{}-{}-{}",
+                &id[32..40],
+                &id[40..44],
+                &id[44..48],
+                &id[48..52],
+                &id[52..64]
+            ),
+            kernel_version,
+            os_image,
+            container_runtime_version: container_runtime_version.to_string(),
+            architecture: go_arch(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "machineID": self.machine_id,
+            "systemUUID": self.system_uuid,
+            "bootID": self.boot_id,
+            "kernelVersion": self.kernel_version,
+            "osImage": self.os_image,
+            "containerRuntimeVersion": self.container_runtime_version,
+            "kubeletVersion": KUBELET_VERSION,
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": self.architecture,
+        })
+    }
+}
+
+/// Everything a node is registered with.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    pub name: String,
+    pub internal_ip: Ipv4Addr,
+    /// `spec.podCIDR`, e.g. `10.42.3.0/24`.
+    pub pod_cidr: Option<String>,
+    pub capacity: Capacity,
+    /// Labels besides the well-known ones the kubelet always sets.
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+    pub info: NodeInfo,
+}
+
+impl NodeSpec {
+    /// The labels upstream's kubelet sets on its Node, then `self.labels` over them.
+    pub fn all_labels(&self) -> BTreeMap<String, String> {
+        let mut labels: BTreeMap<String, String> = [
+            ("beta.kubernetes.io/arch", self.info.architecture),
+            ("beta.kubernetes.io/os", "linux"),
+            ("kubernetes.io/arch", self.info.architecture),
+            ("kubernetes.io/hostname", self.name.as_str()),
+            ("kubernetes.io/os", "linux"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        labels.extend(self.labels.clone());
+        labels
+    }
+
+    /// The Node to create, status included (as kubelet registers it).
+    pub fn to_object(&self, now: Timestamp) -> Value {
+        let mut spec = json!({});
+        if let Some(cidr) = &self.pod_cidr {
+            spec["podCIDR"] = json!(cidr);
+            spec["podCIDRs"] = json!([cidr]);
+        }
+        if !self.taints.is_empty() {
+            spec["taints"] = Value::Array(self.taints.iter().map(Taint::to_json).collect());
+        }
+        json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.name,
+                "labels": self.all_labels(),
+                "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+            },
+            "spec": spec,
+            "status": self.status(now, now),
+        })
+    }
+
+    /// The full status; conditions changed at `since`, last reported `now`.
+    pub fn status(&self, since: Timestamp, now: Timestamp) -> Value {
+        json!({
+            "capacity": self.capacity.capacity_json(),
+            "allocatable": self.capacity.allocatable_json(),
+            "conditions": healthy_conditions(since, now),
+            "addresses": [
+                {"type": "InternalIP", "address": self.internal_ip.to_string()},
+                {"type": "Hostname", "address": self.name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+            "nodeInfo": self.info.to_json(),
+        })
+    }
+}
+
+/// The four conditions of a healthy node: no pressure, Ready.
+fn healthy_conditions(since: Timestamp, now: Timestamp) -> Value {
+    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+        json!({
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": rfc3339(now),
+            "lastTransitionTime": rfc3339(since),
+        })
+    };
+    json!([
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available"
+        ),
+        condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+    ])
+}
+
+/// A strategic-merge patch for `nodes/{name}/status` that reports the node alive at `now`
+/// (conditions merge by `type`, so only the heartbeat times change).
+pub fn heartbeat_patch(now: Timestamp) -> Value {
+    let at = rfc3339(now);
+    let conditions: Vec<Value> = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+        .iter()
+        .map(|kind| json!({"type": kind, "lastHeartbeatTime": at}))
+        .collect();
+    json!({"status": {"conditions": conditions}})
+}
+
+/// Parses a memory quantity (`16Gi`, `512Mi`, `1G`, `1073741824`) into bytes.
+///
+/// # Errors
+/// If the number or its suffix is not a quantity.
+pub fn parse_bytes(quantity: &str) -> Result<u64> {
+    let q = quantity.trim();
+    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let number: f64 = number.parse().with_context(|| format!("invalid quantity {quantity:?}"))?;
+    let multiplier: f64 = match suffix {
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        _ => bail!("invalid quantity {quantity:?}: unknown suffix {suffix:?}"),
+    };
+    Ok((number * multiplier) as u64)
+}
+
+/// Go's name for this machine's architecture (`GOARCH`).
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+fn hex_digest(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> NodeSpec {
+        NodeSpec {
+            name: "sim-node-0".into(),
+            internal_ip: Ipv4Addr::new(172, 16, 0, 1),
+            pod_cidr: Some("10.42.0.0/24".into()),
+            capacity: Capacity::default(),
+            labels: [("zone".to_string(), "a".to_string())].into(),
+            taints: vec!["dedicated=sim:NoSchedule".parse().unwrap()],
+            info: NodeInfo::of_host("sim-node-0", &HostRelease::read(), "containerd://2.1.4"),
+        }
+    }
+
+    #[test]
+    fn the_node_object_carries_what_kubelet_registers() {
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let node = spec().to_object(now);
+        assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], "sim-node-0");
+        assert_eq!(node["metadata"]["labels"]["kubernetes.io/os"], "linux");
+        assert_eq!(node["metadata"]["labels"]["zone"], "a");
+        assert_eq!(node["spec"]["podCIDRs"], json!(["10.42.0.0/24"]));
+        assert_eq!(
+            node["spec"]["taints"],
+            json!([{"key": "dedicated", "value": "sim", "effect": "NoSchedule"}])
+        );
+        let status = &node["status"];
+        assert_eq!(status["capacity"]["memory"], "16777216Ki");
+        assert_eq!(status["allocatable"]["memory"], "16674816Ki");
+        assert_eq!(status["capacity"]["pods"], "110");
+        assert_eq!(status["conditions"][3]["type"], "Ready");
+        assert_eq!(status["conditions"][3]["status"], "True");
+        assert_eq!(status["addresses"][0], json!({"type": "InternalIP", "address": "172.16.0.1"}));
+        assert_eq!(status["nodeInfo"]["kubeletVersion"], KUBELET_VERSION);
+        assert_eq!(status["nodeInfo"]["systemUUID"].as_str().unwrap().len(), 36);
+    }
+
+    #[test]
+    fn quantities_and_taints_parse() {
+        assert_eq!(parse_bytes("16Gi").unwrap(), 16 << 30);
+        assert_eq!(parse_bytes("512Mi").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1_000_000_000);
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert!(parse_bytes("1Qi").is_err());
+        assert_eq!(
+            "gpu:NoExecute".parse::<Taint>().unwrap(),
+            Taint { key: "gpu".into(), value: None, effect: "NoExecute".into() }
+        );
+        assert!("k=v".parse::<Taint>().is_err());
+        assert!("k=v:Sometimes".parse::<Taint>().is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Simulated nodes: many nodes in one process whose pods run no code, for testing the control
+//! plane at scale (what kubemark and kwok do upstream).
+//!
+//! [`Simulator::start`] registers the nodes, then runs two tasks for all of them: the heartbeat
+//! ([`heartbeat`]) and the pod runtime ([`pods`]), which plays each pod through the life its
+//! annotations script ([`script`], [`pod`]).
+
+pub mod heartbeat;
+pub mod nodes;
+pub mod pod;
+pub mod pods;
+pub mod script;
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use anyhow::{Context, Result};
+use kube::Client;
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::node::{Capacity, HostRelease, Taint};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub nodes: u32,
+    /// Node `i` is named `<prefix><i>`.
+    pub name_prefix: String,
+    pub capacity: Capacity,
+    /// Labels on every node, besides the well-known ones.
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+    /// Requests in flight at once, per task (registration and heartbeats; pod status writes).
+    pub concurrency: usize,
+    /// The host's release, reported by every node.
+    pub host: HostRelease,
+}
+
+impl SimConfig {
+    /// `nodes` nodes with kwok-like defaults: 4 CPUs, 16 GiB, 110 pods.
+    pub fn new(nodes: u32) -> SimConfig {
+        SimConfig {
+            nodes,
+            name_prefix: "sim-node-".into(),
+            capacity: Capacity::default(),
+            labels: BTreeMap::from([(SIMULATED_LABEL.to_string(), "true".to_string())]),
+            taints: Vec::new(),
+            concurrency: 64,
+            host: HostRelease::read(),
+        }
+    }
+
+    pub fn node_name(&self, index: u32) -> String {
+        format!("{}{index}", self.name_prefix)
+    }
+}
+
+/// Marks simulated nodes, so that workloads can be kept on or off them.
+pub const SIMULATED_LABEL: &str = "sim.tugboat.dev/simulated";
+
+/// Counters of what the simulator did.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub lease_renewals: AtomicU64,
+    pub node_status_reports: AtomicU64,
+    pub pods_admitted: AtomicU64,
+    pub status_writes: AtomicU64,
+    pub pod_deletes: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Stats {
+    /// One line for logs.
+    pub fn summary(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "lease renewals {}, node status reports {}, pods admitted {}, pod status writes {}, pod deletes {}, errors {}",
+            get(&self.lease_renewals),
+            get(&self.node_status_reports),
+            get(&self.pods_admitted),
+            get(&self.status_writes),
+            get(&self.pod_deletes),
+            get(&self.errors)
+        )
+    }
+}
+
+/// Starts simulated nodes.
+pub struct Simulator;
+
+impl Simulator {
+    /// Registers `config.nodes` nodes through `client`, then heartbeats them and runs their
+    /// pods in the background until the handle is stopped or dropped.
+    ///
+    /// # Errors
+    /// If a node cannot be registered.
+    pub async fn start(client: Client, config: SimConfig) -> Result<SimHandle> {
+        let config = Arc::new(config);
+        let table =
+            Arc::new(nodes::register_all(&client, &config).await.context("registering simulated nodes")?);
+        let stats = Arc::new(Stats::default());
+        let (shutdown, stopped) = watch::channel(false);
+        let pods = tokio::spawn(pods::run(
+            client.clone(),
+            table.clone(),
+            config.concurrency,
+            stats.clone(),
+            stopped.clone(),
+        ));
+        let heartbeat =
+            tokio::spawn(heartbeat::run(client, config.clone(), table.clone(), stats.clone(), stopped));
+        let names = table.nodes.iter().map(|n| n.name.clone()).collect();
+        Ok(SimHandle { shutdown, tasks: vec![pods, heartbeat], names, stats })
+    }
+}
+
+/// Running simulated nodes. Dropping the handle stops them (their Nodes stay registered and
+/// go stale, as when kubelets stop).
+pub struct SimHandle {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    names: Vec<String>,
+    stats: Arc<Stats>,
+}
+
+impl SimHandle {
+    pub fn node_names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Stops heartbeats and pods and waits for the tasks to end.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
