@@ -1,5 +1,5 @@
-//! `tug server`: the datastore (compacted in the background) and the API server on it. The
-//! scheduler, controllers and local agent join here as they are built.
+//! `tug server`: the datastore (compacted in the background), the API server on it, and the
+//! scheduler as a client of it. The controllers and local agent join here as they are built.
 
 use std::sync::Arc;
 
@@ -34,11 +34,51 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "API server ready; point kubectl at it with: export KUBECONFIG={}",
         api.kubeconfig.display()
     );
+    if !args.disable_scheduler {
+        start_scheduler(api.kubeconfig.clone())?;
+    }
     shutdown.wait().await;
     tracing::info!("shutting down");
     api.stop();
     compaction.abort();
     Ok(())
+}
+
+/// Runs the scheduler on a thread of its own (named `tug-scheduler`, so that its CPU shows
+/// apart in /proc): its loop is one core's work and must not queue behind API requests. It
+/// ends with the process.
+fn start_scheduler(kubeconfig: std::path::PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the scheduler's runtime")?;
+    std::thread::Builder::new()
+        .name("tug-scheduler".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let result = match admin_client(&kubeconfig).await {
+                    Ok(client) => tug_scheduler::run(client, tug_scheduler::identity()).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = result {
+                    tracing::error!("the scheduler stopped: {err:#}");
+                }
+            })
+        })
+        .context("starting the scheduler thread")?;
+    Ok(())
+}
+
+/// A client of this server with the admin credentials it wrote: the scheduler and controllers
+/// go through the API like any other client.
+async fn admin_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let file = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading the admin kubeconfig {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .context("loading the admin kubeconfig")?;
+    kube::Client::try_from(config).context("building the admin client")
 }
 
 async fn open_datastore(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
