@@ -69,7 +69,7 @@ pub async fn create(
             }
         }
         set_scheduled_condition(&mut pod);
-        if commit(&state, &kv, pod, dry_run(&params)).await?.is_some() {
+        if commit(&state, &target, &kv, pod, dry_run(&params)).await?.is_some() {
             let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
             return Ok((
                 StatusCode::CREATED,
