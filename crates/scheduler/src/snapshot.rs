@@ -129,6 +129,9 @@ pub struct Cache {
     /// Image name → how many nodes have it (image locality scales by spread).
     image_nodes: HashMap<String, usize>,
     existing_nodes: usize,
+    /// Placed pods with pod (anti-)affinity terms: when there are none, the inter-pod
+    /// affinity plugin has nothing to look at for pods without terms of their own.
+    affinity_pods: usize,
 }
 
 impl Cache {
@@ -148,6 +151,10 @@ impl Cache {
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
         self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    pub fn has_affinity_pods(&self) -> bool {
+        self.affinity_pods > 0
     }
 
     pub fn image_num_nodes(&self, image: &str) -> usize {
@@ -256,6 +263,7 @@ impl Cache {
         let Some(node) = pod.node_name.clone() else { return };
         self.remove_pod(&pod.uid);
         self.pods.insert(pod.uid.clone(), PlacedPod { node: node.clone(), assumed: false });
+        self.affinity_pods += usize::from(!pod.affinity.is_empty());
         self.slot(&node).add_pod(pod);
     }
 
@@ -263,6 +271,7 @@ impl Cache {
     pub fn assume(&mut self, pod: PodRef, node: &str) {
         self.remove_pod(&pod.uid);
         self.pods.insert(pod.uid.clone(), PlacedPod { node: node.to_string(), assumed: true });
+        self.affinity_pods += usize::from(!pod.affinity.is_empty());
         self.slot(node).add_pod(pod);
     }
 
@@ -277,6 +286,9 @@ impl Cache {
         let placed = self.pods.remove(uid)?;
         let &i = self.index.get(&placed.node)?;
         let pod = self.nodes[i].remove_pod(uid);
+        if pod.as_ref().is_some_and(|p| !p.affinity.is_empty()) {
+            self.affinity_pods -= 1;
+        }
         if !self.nodes[i].exists && self.nodes[i].pods.is_empty() {
             self.drop_slot(i);
         }

@@ -65,8 +65,7 @@ impl FilterPlugin for InterPodAffinity {
 
     fn pre_filter(&self, pod: &PodInfo, cache: &Cache, state: &mut CycleState) -> Result<PreFilter, Status> {
         let a = &pod.affinity;
-        let any_existing = cache.nodes().iter().any(|n| !n.pods_with_affinity.is_empty());
-        if a.required.is_empty() && a.required_anti.is_empty() && !any_existing {
+        if a.required.is_empty() && a.required_anti.is_empty() && !cache.has_affinity_pods() {
             return Ok(PreFilter::Skip);
         }
         let mut s = FilterState::default();
@@ -128,6 +127,9 @@ impl ScorePlugin for InterPodAffinity {
     fn pre_score(&self, pod: &PodInfo, cache: &Cache, _: &[usize], state: &mut CycleState) -> bool {
         let a = &pod.affinity;
         let own = !a.preferred.is_empty() || !a.preferred_anti.is_empty();
+        if !own && !cache.has_affinity_pods() {
+            return false;
+        }
         let mut t = Topology::new();
         for node in cache.nodes() {
             let pods = if own { &node.pods } else { &node.pods_with_affinity };
