@@ -160,7 +160,7 @@ impl AffinityTerm {
     /// Whether `pod` is one of the pods this term selects. Namespace labels are not watched:
     /// a namespace is known by its `kubernetes.io/metadata.name` label only.
     pub fn matches(&self, pod: &PodInfo) -> bool {
-        let in_namespace = self.namespaces.iter().any(|n| *n == pod.namespace)
+        let in_namespace = self.namespaces.contains(&pod.namespace)
             || (!self.namespace_selector.is_nothing()
                 && self.namespace_selector.matches(&namespace_labels(&pod.namespace)));
         in_namespace && self.selector.matches(&pod.labels)

@@ -57,7 +57,7 @@ pub fn preempt(algo: &Algorithm, pod: &PodInfo, cache: &Cache, fit: &FitError) -
             continue;
         }
         // Reprieve the most important pods first: put each back if the pod still fits.
-        victims.sort_by(|a, b| b.priority.cmp(&a.priority));
+        victims.sort_by_key(|v| std::cmp::Reverse(v.priority));
         let mut evicted = Vec::new();
         for v in victims {
             trial.add_pod(v.clone());

@@ -36,7 +36,7 @@ const PODS_PER_YIELD: usize = 16;
 
 enum Msg {
     NodeInit,
-    NodeApply(Node, bool),
+    NodeApply(Box<Node>, bool),
     NodeDelete(String),
     NodeInitDone,
     PodInit,
@@ -109,16 +109,17 @@ impl Scheduler {
                 self.queue.flush(now);
                 next_flush = now + Duration::from_secs(1);
             }
-            if self.nodes_synced && self.pods_synced {
-                if let Some(qp) = self.queue.pop() {
-                    self.schedule_one(qp);
-                    since_yield += 1;
-                    if since_yield >= PODS_PER_YIELD {
-                        since_yield = 0;
-                        tokio::task::yield_now().await;
-                    }
-                    continue;
+            if self.nodes_synced
+                && self.pods_synced
+                && let Some(qp) = self.queue.pop()
+            {
+                self.schedule_one(qp);
+                since_yield += 1;
+                if since_yield >= PODS_PER_YIELD {
+                    since_yield = 0;
+                    tokio::task::yield_now().await;
                 }
+                continue;
             }
             // Idle: wait for news or the next flush.
             let wake = self.queue.next_backoff().map_or(next_flush, |b| b.min(next_flush));
@@ -136,7 +137,7 @@ impl Scheduler {
         let now = Instant::now();
         match msg {
             Msg::NodeInit => self.node_buffer = Some(Vec::new()),
-            Msg::NodeApply(node, true) => self.node_buffer.get_or_insert_with(Vec::new).push(node),
+            Msg::NodeApply(node, true) => self.node_buffer.get_or_insert_with(Vec::new).push(*node),
             Msg::NodeApply(node, false) => {
                 let c = self.cache.upsert_node(&node);
                 let mut ev = Events::NONE;
@@ -297,8 +298,8 @@ async fn watch_nodes(client: Client, tx: mpsc::UnboundedSender<Msg>) {
     loop {
         let msg = match stream.try_next().await {
             Ok(Some(watcher::Event::Init)) => Msg::NodeInit,
-            Ok(Some(watcher::Event::InitApply(n))) => Msg::NodeApply(n, true),
-            Ok(Some(watcher::Event::Apply(n))) => Msg::NodeApply(n, false),
+            Ok(Some(watcher::Event::InitApply(n))) => Msg::NodeApply(Box::new(n), true),
+            Ok(Some(watcher::Event::Apply(n))) => Msg::NodeApply(Box::new(n), false),
             Ok(Some(watcher::Event::Delete(n))) => Msg::NodeDelete(n.metadata.name.unwrap_or_default()),
             Ok(Some(watcher::Event::InitDone)) => Msg::NodeInitDone,
             Ok(None) => return,

@@ -24,7 +24,7 @@ pub fn insufficient(pod: &PodInfo, node: &NodeInfo) -> Option<Status> {
     }
     let r = &pod.requests;
     if r.milli_cpu == 0 && r.memory == 0 && r.ephemeral_storage == 0 && r.scalar.is_empty() {
-        return (!reasons.is_empty()).then(|| Status { code: Code::Unschedulable, reasons, plugin: NAME });
+        return (!reasons.is_empty()).then_some(Status { code: Code::Unschedulable, reasons, plugin: NAME });
     }
     let mut check = |want: i64, alloc: i64, used: i64, reason: Cow<'static, str>| {
         if want > 0 && want > alloc - used {
