@@ -2,6 +2,7 @@
 # Runs a benchmark side by side with its upstream anchor and records it in BENCHMARKS.md.
 # Usage: scripts/bench.sh datastore [--quick]
 #        scripts/bench.sh api [--quick]        (needs the release tug binary, built here too)
+#        scripts/bench.sh scheduler [--quick]  (5,000 Node objects; the release tug binary too)
 #        scripts/bench.sh engines          (redb vs SQLite, the choice under the embedded store)
 set -euo pipefail
 cd "$(dirname "$0")/.."

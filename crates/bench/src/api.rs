@@ -57,8 +57,8 @@ impl Sizes {
 }
 
 /// A `tug server` process, killed when dropped.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     kubeconfig: PathBuf,
 }
 
@@ -70,7 +70,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> anyhow::Result<Server> {
+    /// Starts `tug server` in `dir` with the agent off and `extra` arguments.
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> anyhow::Result<Server> {
         let tug = std::env::var_os("TUG_BIN").map(PathBuf::from).unwrap_or_else(|| {
             std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("tug"))).unwrap_or_default()
         });
@@ -85,6 +86,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -104,7 +106,7 @@ impl Server {
         Ok(Server { child, kubeconfig: dir.join("kubeconfig.yaml") })
     }
 
-    fn rss_mib(&self) -> f64 {
+    pub(crate) fn rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         let kib: f64 = status
             .lines()
@@ -115,7 +117,7 @@ impl Server {
         kib / 1024.0
     }
 
-    async fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) async fn client(&self) -> anyhow::Result<Client> {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
         Ok(Client::try_from(config)?)
@@ -169,7 +171,8 @@ pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
     std::fs::create_dir_all(scratch)?;
     let dir = tempfile::tempdir_in(scratch)?;
     let sizes = Sizes::new(quick);
-    let server = Server::start(dir.path())?;
+    // The scheduler would answer every pod here with events and status writes.
+    let server = Server::start(dir.path(), &["--disable-scheduler"])?;
     let client = server.client().await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     pods.list(&ListParams::default().limit(1)).await?;

@@ -6,6 +6,7 @@ mod datastore;
 #[cfg(feature = "engines")]
 mod engines;
 mod report;
+mod scheduler;
 mod stats;
 
 use std::path::PathBuf;
@@ -35,6 +36,15 @@ enum Command {
     },
     /// The API server: a real `tug server` driven by kube-rs.
     Api {
+        #[arg(long)]
+        record: Option<PathBuf>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "/var/tmp")]
+        scratch: PathBuf,
+    },
+    /// The scheduler: scheduler_perf-style workloads on a real `tug server` with Node objects.
+    Scheduler {
         #[arg(long)]
         record: Option<PathBuf>,
         #[arg(long)]
@@ -77,6 +87,15 @@ async fn main() -> anyhow::Result<()> {
             if let Some(path) = record {
                 anyhow::ensure!(!quick, "--quick results are not recorded");
                 report::record(&path, "api", &table)?;
+            }
+            Ok(())
+        }
+        Command::Scheduler { record, quick, scratch } => {
+            let table = scheduler::run(&scratch, quick).await?;
+            println!("{table}");
+            if let Some(path) = record {
+                anyhow::ensure!(!quick, "--quick results are not recorded");
+                report::record(&path, "scheduler", &table)?;
             }
             Ok(())
         }

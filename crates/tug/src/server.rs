@@ -1,5 +1,5 @@
 //! `tug server`: the datastore (compacted in the background), the API server on it, and the
-//! controllers as its clients. The scheduler and local agent join here as they are built.
+//! controllers and the scheduler as its clients. The local agent joins here as it is built.
 
 use std::sync::Arc;
 
@@ -35,6 +35,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "API server ready; point kubectl at it with: export KUBECONFIG={}",
         api.kubeconfig.display()
     );
+    if !args.disable_scheduler {
+        start_scheduler(api.kubeconfig.clone())?;
+    }
     shutdown.wait().await;
     tracing::info!("shutting down");
     api.stop();
@@ -51,20 +54,46 @@ async fn start_controllers(
     if args.disabled_controllers.iter().any(|c| c == "all") {
         return Ok(None);
     }
-    let client = admin_client(api).await?;
+    let client = admin_client(&api.kubeconfig).await?;
     let options = tug_controllers::Options { disabled: args.disabled_controllers.clone() };
     Ok(Some(tug_controllers::start(client, &options)))
 }
 
-/// A kube-rs client of the local API server, from the admin kubeconfig it wrote.
-pub async fn admin_client(api: &tug_apiserver::ApiServer) -> anyhow::Result<kube::Client> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(&api.kubeconfig)
-        .with_context(|| format!("reading {}", api.kubeconfig.display()))?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-            .await
-            .context("loading the admin kubeconfig")?;
-    kube::Client::try_from(config).context("building the controllers' API client")
+/// Runs the scheduler on a thread of its own (named `tug-scheduler`, so that its CPU shows
+/// apart in /proc): its loop is one core's work and must not queue behind API requests. It
+/// ends with the process.
+fn start_scheduler(kubeconfig: std::path::PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the scheduler's runtime")?;
+    std::thread::Builder::new()
+        .name("tug-scheduler".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let result = match admin_client(&kubeconfig).await {
+                    Ok(client) => tug_scheduler::run(client, tug_scheduler::identity()).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = result {
+                    tracing::error!("the scheduler stopped: {err:#}");
+                }
+            })
+        })
+        .context("starting the scheduler thread")?;
+    Ok(())
+}
+
+/// A client of this server with the admin credentials it wrote: the scheduler and controllers
+/// go through the API like any other client.
+async fn admin_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let file = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading the admin kubeconfig {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .context("loading the admin kubeconfig")?;
+    kube::Client::try_from(config).context("building the admin client")
 }
 
 async fn open_datastore(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {

@@ -2,6 +2,7 @@
 //! writes and watches live in their own modules.
 
 mod allocate;
+mod binding;
 mod delete;
 pub(crate) mod raw;
 mod read;
@@ -266,6 +267,9 @@ async fn dispatch(
         (Method::GET, true) if watching => watch::watch(state, target, params, headers).await,
         (Method::GET, true) => read::get(state, target, headers).await,
         (Method::POST, false) => write::create(state, target, params, caller, headers, body).await,
+        (Method::POST, true) if is_pod_binding(&target) => {
+            binding::create(state, target, params, headers, body).await
+        }
         (Method::PUT, true) => write::update(state, target, params, headers, body).await,
         (Method::PATCH, true) => write::patch(state, target, params, headers, body).await,
         (Method::DELETE, true) => delete::delete(state, target, params, headers, body).await,
@@ -275,6 +279,12 @@ async fn dispatch(
         ))
         .into()),
     }
+}
+
+fn is_pod_binding(target: &Target) -> bool {
+    target.subresource.as_deref() == Some("binding")
+        && target.resource.kind == "Pod"
+        && target.resource.group.is_empty()
 }
 
 /// A stored value as an API object: JSON with `metadata.resourceVersion` from the store.

@@ -45,6 +45,9 @@ pub struct ServerArgs {
     /// repeatable.
     #[arg(long = "disable-controller", value_name = "NAME")]
     pub disabled_controllers: Vec<String>,
+    /// Do not run the scheduler inside the server.
+    #[arg(long)]
+    pub disable_scheduler: bool,
     #[command(flatten)]
     pub registries: RegistryArgs,
 }
@@ -136,7 +139,7 @@ mod tests {
     fn the_documented_command_lines_parse() {
         for line in [
             "tug server --data-dir /tmp/x --bind-address 127.0.0.1 --https-port 7443 \
-             --datastore-endpoint http://127.0.0.1:2379 --disable-agent \
+             --datastore-endpoint http://127.0.0.1:2379 --disable-agent --disable-scheduler \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 100 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
@@ -159,8 +162,8 @@ mod tests {
             panic!("not a server command");
         };
         assert_eq!(
-            (s.data_dir, s.https_port, s.disable_agent),
-            (PathBuf::from("/var/lib/tugboat"), 6443, false)
+            (s.data_dir, s.https_port, s.disable_agent, s.disable_scheduler),
+            (PathBuf::from("/var/lib/tugboat"), 6443, false, false)
         );
     }
 }

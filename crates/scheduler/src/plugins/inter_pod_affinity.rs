@@ -1,0 +1,278 @@
+//! Pod affinity and anti-affinity: required terms (the incoming pod's, and existing pods'
+//! anti-affinity towards it) filter by topology domain; preferred terms score.
+
+use std::collections::HashMap;
+
+use crate::{
+    framework::{
+        CycleState, Events, FilterPlugin, FilterResult, MAX_NODE_SCORE, PreFilter, ScorePlugin, Status,
+    },
+    pod_info::{AffinityTerm, PodInfo},
+    snapshot::{Cache, NodeInfo},
+};
+
+pub const NAME: &str = "InterPodAffinity";
+pub const ERR_REASON_EXISTING_ANTI_AFFINITY: &str =
+    "node(s) didn't satisfy existing pods anti-affinity rules";
+pub const ERR_REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
+pub const ERR_REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
+
+/// Hard affinity of existing pods counts this much in the incoming pod's score, as upstream's
+/// default `hardPodAffinityWeight`.
+const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
+
+/// Topology key → value → count (or score).
+type Topology = HashMap<String, HashMap<String, i64>>;
+
+fn bump(t: &mut Topology, node: &NodeInfo, key: &str, by: i64) {
+    if let Some(value) = node.labels.get(key) {
+        *t.entry(key.to_string()).or_default().entry(value.clone()).or_default() += by;
+    }
+}
+
+fn count(t: &Topology, node: &NodeInfo, key: &str) -> i64 {
+    node.labels.get(key).and_then(|v| t.get(key)?.get(v)).copied().unwrap_or(0)
+}
+
+pub struct InterPodAffinity;
+
+#[derive(Default)]
+struct FilterState {
+    existing_anti: Topology,
+    affinity: Topology,
+    anti: Topology,
+    /// No pod anywhere matches the affinity terms, but the pod matches its own: the first
+    /// pod of a group may go anywhere.
+    affinity_self_ok: bool,
+}
+
+fn all_terms_match(terms: &[AffinityTerm], pod: &PodInfo) -> bool {
+    terms.iter().all(|t| t.matches(pod))
+}
+
+impl FilterPlugin for InterPodAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn events(&self) -> Events {
+        Events::NODE_ADD
+            .or(Events::NODE_LABEL)
+            .or(Events::ASSIGNED_POD_ADD)
+            .or(Events::ASSIGNED_POD_DELETE)
+            .or(Events::ASSIGNED_POD_UPDATE)
+    }
+
+    fn pre_filter(&self, pod: &PodInfo, cache: &Cache, state: &mut CycleState) -> Result<PreFilter, Status> {
+        let a = &pod.affinity;
+        if a.required.is_empty() && a.required_anti.is_empty() && !cache.has_affinity_pods() {
+            return Ok(PreFilter::Skip);
+        }
+        let mut s = FilterState::default();
+        for node in cache.nodes() {
+            for existing in &node.pods_with_affinity {
+                for term in existing.affinity.required_anti.iter().filter(|t| t.matches(pod)) {
+                    bump(&mut s.existing_anti, node, &term.topology_key, 1);
+                }
+            }
+            if a.required.is_empty() && a.required_anti.is_empty() {
+                continue;
+            }
+            for existing in &node.pods {
+                if !a.required.is_empty() && all_terms_match(&a.required, existing) {
+                    for term in &a.required {
+                        bump(&mut s.affinity, node, &term.topology_key, 1);
+                    }
+                }
+                for term in a.required_anti.iter().filter(|t| t.matches(existing)) {
+                    bump(&mut s.anti, node, &term.topology_key, 1);
+                }
+            }
+        }
+        s.affinity_self_ok = s.affinity.is_empty() && all_terms_match(&a.required, pod);
+        state.write(s);
+        Ok(PreFilter::Run)
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo, state: &CycleState) -> FilterResult {
+        let Some(s) = state.read::<FilterState>() else { return Ok(()) };
+        if s.existing_anti
+            .iter()
+            .any(|(key, values)| node.labels.get(key).is_some_and(|v| values.contains_key(v)))
+        {
+            return Err(Status::unschedulable(NAME, ERR_REASON_EXISTING_ANTI_AFFINITY));
+        }
+        let a = &pod.affinity;
+        let affinity_ok = a.required.iter().all(|t| count(&s.affinity, node, &t.topology_key) > 0)
+            || (s.affinity_self_ok && a.required.iter().all(|t| node.labels.contains_key(&t.topology_key)));
+        if !affinity_ok {
+            return Err(Status::unresolvable(NAME, ERR_REASON_AFFINITY));
+        }
+        if a.required_anti.iter().any(|t| count(&s.anti, node, &t.topology_key) > 0) {
+            return Err(Status::unschedulable(NAME, ERR_REASON_ANTI_AFFINITY));
+        }
+        Ok(())
+    }
+}
+
+struct ScoreState(Topology);
+
+impl ScorePlugin for InterPodAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// Sums, per topology domain, the weights of the preferred terms between the pod and the
+    /// pods already there, in both directions.
+    fn pre_score(&self, pod: &PodInfo, cache: &Cache, _: &[usize], state: &mut CycleState) -> bool {
+        let a = &pod.affinity;
+        let own = !a.preferred.is_empty() || !a.preferred_anti.is_empty();
+        if !own && !cache.has_affinity_pods() {
+            return false;
+        }
+        let mut t = Topology::new();
+        for node in cache.nodes() {
+            let pods = if own { &node.pods } else { &node.pods_with_affinity };
+            for existing in pods {
+                for (w, term) in &a.preferred {
+                    if term.matches(existing) {
+                        bump(&mut t, node, &term.topology_key, *w);
+                    }
+                }
+                for (w, term) in &a.preferred_anti {
+                    if term.matches(existing) {
+                        bump(&mut t, node, &term.topology_key, -*w);
+                    }
+                }
+                let e = &existing.affinity;
+                for term in e.required.iter().filter(|t| t.matches(pod)) {
+                    bump(&mut t, node, &term.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                }
+                for (w, term) in e.preferred.iter().filter(|(_, t)| t.matches(pod)) {
+                    bump(&mut t, node, &term.topology_key, *w);
+                }
+                for (w, term) in e.preferred_anti.iter().filter(|(_, t)| t.matches(pod)) {
+                    bump(&mut t, node, &term.topology_key, -*w);
+                }
+            }
+        }
+        let any = !t.is_empty();
+        state.write(ScoreState(t));
+        any
+    }
+
+    fn score(&self, _: &PodInfo, node: &NodeInfo, state: &CycleState) -> i64 {
+        let Some(ScoreState(t)) = state.read::<ScoreState>() else { return 0 };
+        t.iter().filter_map(|(key, values)| values.get(node.labels.get(key)?)).sum()
+    }
+
+    /// Min-max scaling into 0..=100.
+    fn normalize(&self, scores: &mut [i64]) {
+        let (min, max) = scores.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+        let diff = max.saturating_sub(min);
+        for s in scores.iter_mut() {
+            *s = if diff > 0 { MAX_NODE_SCORE * (*s - min) / diff } else { 0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plugins::testing::*;
+
+    fn zone_node(name: &str, zone: &str) -> k8s_openapi::api::core::v1::Node {
+        node(json!({"metadata": {"name": name, "labels": {"zone": zone, "kubernetes.io/hostname": name}}}))
+    }
+
+    fn labelled(
+        name: &str,
+        node: Option<&str>,
+        app: &str,
+        affinity: serde_json::Value,
+    ) -> crate::pod_info::PodRef {
+        pod(json!({"metadata": {"name": name, "labels": {"app": app}},
+            "spec": {"nodeName": node, "containers": [], "affinity": affinity}}))
+    }
+
+    fn term(key: &str, app: &str) -> serde_json::Value {
+        json!({"topologyKey": key, "labelSelector": {"matchLabels": {"app": app}}})
+    }
+
+    #[test]
+    fn anti_affinity_keeps_pods_apart() {
+        let nodes = [zone_node("a", "z1"), zone_node("b", "z1"), zone_node("c", "z2")];
+        let c = cache(&nodes, &[labelled("web-1", Some("a"), "web", json!(null))]);
+        let p = labelled(
+            "web-2",
+            None,
+            "web",
+            json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("kubernetes.io/hostname", "web")]}}),
+        );
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), ERR_REASON_ANTI_AFFINITY);
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "b")), "ok");
+        let p = labelled(
+            "web-2",
+            None,
+            "web",
+            json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "web")]}}),
+        );
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "b")), ERR_REASON_ANTI_AFFINITY);
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "c")), "ok");
+    }
+
+    #[test]
+    fn existing_pods_anti_affinity_is_honoured() {
+        let nodes = [zone_node("a", "z1"), zone_node("b", "z2")];
+        let loner = labelled(
+            "db",
+            Some("a"),
+            "db",
+            json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "web")]}}),
+        );
+        let c = cache(&nodes, &[loner]);
+        let p = labelled("web", None, "web", json!(null));
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), ERR_REASON_EXISTING_ANTI_AFFINITY);
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "b")), "ok");
+    }
+
+    #[test]
+    fn affinity_needs_a_matching_pod_in_the_domain_unless_it_is_the_first() {
+        let nodes = [zone_node("a", "z1"), zone_node("b", "z2")];
+        let aff = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "cache")]}});
+        let c = cache(&nodes, &[labelled("cache", Some("a"), "cache", json!(null))]);
+        let p = labelled("web", None, "web", aff.clone());
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), "ok");
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "b")), ERR_REASON_AFFINITY);
+        // The first pod of a self-affine group may go anywhere.
+        let c = cache(&nodes, &[]);
+        let first = labelled("cache-0", None, "cache", aff);
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &first, &c, "b")), "ok");
+    }
+
+    #[test]
+    fn preferred_affinity_scores_the_domain() {
+        let nodes = [zone_node("a", "z1"), zone_node("b", "z2")];
+        let c = cache(&nodes, &[labelled("cache", Some("a"), "cache", json!(null))]);
+        let p = labelled(
+            "web",
+            None,
+            "web",
+            json!({"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 10, "podAffinityTerm": term("zone", "cache")}]}}),
+        );
+        let mut s = CycleState::default();
+        assert!(InterPodAffinity.pre_score(&p, &c, &[], &mut s));
+        let mut scores = [
+            InterPodAffinity.score(&p, c.node("a").unwrap(), &s),
+            InterPodAffinity.score(&p, c.node("b").unwrap(), &s),
+        ];
+        InterPodAffinity.normalize(&mut scores);
+        assert_eq!(scores, [100, 0]);
+    }
+}

@@ -1,0 +1,232 @@
+//! Topology spread constraints: `DoNotSchedule` constraints filter nodes whose domain would
+//! exceed `maxSkew`; `ScheduleAnyway` constraints score emptier domains higher.
+
+use std::collections::HashMap;
+
+use crate::{
+    framework::{
+        CycleState, Events, FilterPlugin, FilterResult, MAX_NODE_SCORE, PreFilter, ScorePlugin, Status,
+    },
+    plugins::node_affinity,
+    pod_info::{PodInfo, SpreadConstraint},
+    snapshot::{Cache, NodeInfo},
+};
+
+pub const NAME: &str = "PodTopologySpread";
+pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod topology spread constraints";
+pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+
+/// Score of nodes that lack a constraint's topology key: they are left out of scoring.
+const IGNORED: i64 = i64::MIN;
+
+pub struct PodTopologySpread;
+
+/// Whether the node counts for spreading at all, under the constraint's policies.
+fn eligible(pod: &PodInfo, node: &NodeInfo, constraints: &[&SpreadConstraint]) -> bool {
+    node.exists
+        && constraints.iter().all(|c| node.labels.contains_key(&c.topology_key))
+        && constraints.iter().all(|c| {
+            (!c.honor_node_affinity || node_affinity::required_matches(pod, node))
+                && (!c.honor_node_taints
+                    || node.taints.iter().all(|t| {
+                        t.effect == "PreferNoSchedule"
+                            || pod.tolerations.iter().any(|tol| tol.tolerates(&t.key, &t.value, &t.effect))
+                    }))
+        })
+}
+
+/// Pods on the node the constraint selects: same namespace, matching labels, not terminating.
+fn matching(pod: &PodInfo, node: &NodeInfo, c: &SpreadConstraint) -> i64 {
+    node.pods
+        .iter()
+        .filter(|p| p.namespace == pod.namespace && !p.terminating && c.selector.matches(&p.labels))
+        .count() as i64
+}
+
+/// Matching pods per domain of each constraint, over the eligible nodes.
+fn domain_counts(
+    pod: &PodInfo,
+    cache: &Cache,
+    constraints: &[&SpreadConstraint],
+) -> Vec<HashMap<String, i64>> {
+    let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+    for node in cache.nodes().iter().filter(|n| eligible(pod, n, constraints)) {
+        for (i, c) in constraints.iter().enumerate() {
+            let value = &node.labels[&c.topology_key];
+            let n = matching(pod, node, c);
+            match counts[i].get_mut(value.as_str()) {
+                Some(have) => *have += n,
+                None => {
+                    counts[i].insert(value.clone(), n);
+                }
+            }
+        }
+    }
+    counts
+}
+
+struct FilterState {
+    /// Per hard constraint (in the pod's order): counts per domain and the smallest count.
+    counts: Vec<(HashMap<String, i64>, i64)>,
+}
+
+fn hard(pod: &PodInfo) -> Vec<&SpreadConstraint> {
+    pod.spread.iter().filter(|c| c.hard).collect()
+}
+
+impl FilterPlugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn events(&self) -> Events {
+        Events::NODE_ADD
+            .or(Events::NODE_LABEL)
+            .or(Events::NODE_TAINT)
+            .or(Events::ASSIGNED_POD_ADD)
+            .or(Events::ASSIGNED_POD_DELETE)
+            .or(Events::ASSIGNED_POD_UPDATE)
+    }
+
+    fn pre_filter(&self, pod: &PodInfo, cache: &Cache, state: &mut CycleState) -> Result<PreFilter, Status> {
+        let constraints = hard(pod);
+        if constraints.is_empty() {
+            return Ok(PreFilter::Skip);
+        }
+        let counts = domain_counts(pod, cache, &constraints)
+            .into_iter()
+            .zip(&constraints)
+            .map(|(domains, c)| {
+                let min = if (domains.len() as i64) < c.min_domains {
+                    0
+                } else {
+                    domains.values().copied().min().unwrap_or(0)
+                };
+                (domains, min)
+            })
+            .collect();
+        state.write(FilterState { counts });
+        Ok(PreFilter::Run)
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo, state: &CycleState) -> FilterResult {
+        let Some(s) = state.read::<FilterState>() else { return Ok(()) };
+        for (c, (domains, min)) in hard(pod).into_iter().zip(&s.counts) {
+            let Some(value) = node.labels.get(&c.topology_key) else {
+                return Err(Status::unresolvable(NAME, ERR_REASON_NODE_LABEL_NOT_MATCH));
+            };
+            let self_match = i64::from(c.selector.matches(&pod.labels));
+            let skew = domains.get(value).copied().unwrap_or(0) + self_match - min;
+            if skew > c.max_skew {
+                return Err(Status::unschedulable(NAME, ERR_REASON_CONSTRAINTS_NOT_MATCH));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ScoreState {
+    /// Per soft constraint: counts per domain and the constraint's weight.
+    counts: Vec<(HashMap<String, i64>, f64)>,
+}
+
+fn soft(pod: &PodInfo) -> Vec<&SpreadConstraint> {
+    pod.spread.iter().filter(|c| !c.hard).collect()
+}
+
+impl ScorePlugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn pre_score(&self, pod: &PodInfo, cache: &Cache, _: &[usize], state: &mut CycleState) -> bool {
+        let constraints = soft(pod);
+        if constraints.is_empty() {
+            return false;
+        }
+        // A constraint over more domains weighs more: log(domains + 2), as upstream.
+        let counts = domain_counts(pod, cache, &constraints)
+            .into_iter()
+            .map(|d| {
+                let w = ((d.len() + 2) as f64).ln();
+                (d, w)
+            })
+            .collect();
+        state.write(ScoreState { counts });
+        true
+    }
+
+    fn score(&self, pod: &PodInfo, node: &NodeInfo, state: &CycleState) -> i64 {
+        let Some(s) = state.read::<ScoreState>() else { return 0 };
+        let mut score = 0.0;
+        for (c, (domains, weight)) in soft(pod).into_iter().zip(&s.counts) {
+            let Some(value) = node.labels.get(&c.topology_key) else { return IGNORED };
+            let n = domains.get(value).copied().unwrap_or(0) as f64;
+            score += n * weight + (c.max_skew - 1) as f64;
+        }
+        score.round() as i64
+    }
+
+    /// Fewer matching pods is better: `100 * (max + min - s) / max`.
+    fn normalize(&self, scores: &mut [i64]) {
+        let valid = scores.iter().copied().filter(|s| *s != IGNORED);
+        let (min, max) = valid.fold((i64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        for s in scores.iter_mut() {
+            *s = if *s == IGNORED {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *s) / max
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plugins::testing::*;
+
+    fn zone_node(name: &str, zone: Option<&str>) -> k8s_openapi::api::core::v1::Node {
+        let mut labels = json!({"kubernetes.io/hostname": name});
+        if let Some(z) = zone {
+            labels["zone"] = json!(z);
+        }
+        node(json!({"metadata": {"name": name, "labels": labels}}))
+    }
+
+    fn web(name: &str, node: Option<&str>, when: &str) -> crate::pod_info::PodRef {
+        pod(
+            json!({"metadata": {"name": name, "labels": {"app": "web"}}, "spec": {"nodeName": node, "containers": [],
+            "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": when,
+                "labelSelector": {"matchLabels": {"app": "web"}}}]}}),
+        )
+    }
+
+    #[test]
+    fn skew_over_max_is_rejected_and_missing_labels_are_unresolvable() {
+        let nodes = [zone_node("a", Some("z1")), zone_node("b", Some("z2")), zone_node("c", None)];
+        let c = cache(&nodes, &[web("w1", Some("a"), "DoNotSchedule")]);
+        let p = web("w2", None, "DoNotSchedule");
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), ERR_REASON_CONSTRAINTS_NOT_MATCH);
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "b")), "ok");
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "c")), ERR_REASON_NODE_LABEL_NOT_MATCH);
+    }
+
+    #[test]
+    fn schedule_anyway_prefers_the_emptier_domain() {
+        let nodes = [zone_node("a", Some("z1")), zone_node("b", Some("z2")), zone_node("c", None)];
+        let c = cache(&nodes, &[web("w1", Some("a"), "ScheduleAnyway")]);
+        let p = web("w2", None, "ScheduleAnyway");
+        let mut s = CycleState::default();
+        assert!(PodTopologySpread.pre_score(&p, &c, &[], &mut s));
+        let mut scores: Vec<i64> =
+            ["a", "b", "c"].iter().map(|n| PodTopologySpread.score(&p, c.node(n).unwrap(), &s)).collect();
+        PodTopologySpread.normalize(&mut scores);
+        assert_eq!(scores, [0, 100, 0]);
+    }
+}

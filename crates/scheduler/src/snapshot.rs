@@ -1,0 +1,387 @@
+//! The scheduler's view of the cluster: per node its allocatable resources, the sums its pods
+//! request, its pods, used host ports and images. Kept up to date incrementally from the
+//! watches; pods the scheduler has assumed onto a node count before their binding is seen.
+
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::Node;
+
+use crate::{
+    labels::Labels,
+    pod_info::{HostPort, PodInfo, PodRef, Resources},
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    pub effect: String,
+}
+
+/// One node and what is placed on it.
+#[derive(Clone, Debug, Default)]
+pub struct NodeInfo {
+    pub name: String,
+    /// False while pods name a node whose object is not (or no longer) known.
+    pub exists: bool,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    pub allocatable: Resources,
+    pub allowed_pods: i64,
+    pub requested: Resources,
+    pub non_zero_cpu: i64,
+    pub non_zero_memory: i64,
+    pub pods: Vec<PodRef>,
+    /// The pods with pod affinity or anti-affinity terms, for the inter-pod affinity plugin.
+    pub pods_with_affinity: Vec<PodRef>,
+    pub used_ports: Vec<HostPort>,
+    /// Image name → size in bytes.
+    pub images: HashMap<String, i64>,
+}
+
+impl NodeInfo {
+    fn new(name: &str) -> NodeInfo {
+        NodeInfo { name: name.to_string(), ..NodeInfo::default() }
+    }
+
+    fn set_node(&mut self, node: &Node) {
+        let status = node.status.as_ref();
+        let spec = node.spec.as_ref();
+        self.exists = true;
+        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        self.taints = spec
+            .and_then(|s| s.taints.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|t| Taint {
+                key: t.key.clone(),
+                value: t.value.clone().unwrap_or_default(),
+                effect: t.effect.clone(),
+            })
+            .collect();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        let (alloc, pods) = Resources::from_list(status.and_then(|s| s.allocatable.as_ref()));
+        self.allocatable = alloc;
+        self.allowed_pods = pods;
+        self.images.clear();
+        for image in status.and_then(|s| s.images.as_ref()).into_iter().flatten() {
+            for name in image.names.iter().flatten() {
+                self.images.insert(name.clone(), image.size_bytes.unwrap_or(0));
+            }
+        }
+    }
+
+    pub fn add_pod(&mut self, pod: PodRef) {
+        self.requested.add(&pod.requests);
+        self.non_zero_cpu += pod.non_zero_cpu;
+        self.non_zero_memory += pod.non_zero_memory;
+        self.used_ports.extend(pod.host_ports.iter().cloned());
+        if !pod.affinity.is_empty() {
+            self.pods_with_affinity.push(pod.clone());
+        }
+        self.pods.push(pod);
+    }
+
+    pub fn remove_pod(&mut self, uid: &str) -> Option<PodRef> {
+        let at = self.pods.iter().position(|p| p.uid == uid)?;
+        let pod = self.pods.swap_remove(at);
+        self.pods_with_affinity.retain(|p| p.uid != uid);
+        self.requested.sub(&pod.requests);
+        self.non_zero_cpu -= pod.non_zero_cpu;
+        self.non_zero_memory -= pod.non_zero_memory;
+        for port in &pod.host_ports {
+            if let Some(i) = self.used_ports.iter().position(|p| p == port) {
+                self.used_ports.swap_remove(i);
+            }
+        }
+        Some(pod)
+    }
+}
+
+/// What changed in a node update, as far as scheduling cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeChange {
+    pub added: bool,
+    pub labels: bool,
+    pub taints: bool,
+    pub allocatable: bool,
+    pub schedulable: bool,
+}
+
+impl NodeChange {
+    pub fn any(&self) -> bool {
+        self.added || self.labels || self.taints || self.allocatable || self.schedulable
+    }
+}
+
+struct PlacedPod {
+    node: String,
+    assumed: bool,
+}
+
+/// All nodes and the pods placed on them.
+#[derive(Default)]
+pub struct Cache {
+    nodes: Vec<NodeInfo>,
+    index: HashMap<String, usize>,
+    pods: HashMap<String, PlacedPod>,
+    /// Image name → how many nodes have it (image locality scales by spread).
+    image_nodes: HashMap<String, usize>,
+    existing_nodes: usize,
+    /// Placed pods with pod (anti-)affinity terms: when there are none, the inter-pod
+    /// affinity plugin has nothing to look at for pods without terms of their own.
+    affinity_pods: usize,
+}
+
+impl Cache {
+    pub fn new() -> Cache {
+        Cache::default()
+    }
+
+    /// Every node slot, including placeholders for unknown nodes (`exists == false`).
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// How many nodes exist (the `N` of "0/N nodes are available").
+    pub fn num_nodes(&self) -> usize {
+        self.existing_nodes
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    pub fn has_affinity_pods(&self) -> bool {
+        self.affinity_pods > 0
+    }
+
+    pub fn image_num_nodes(&self, image: &str) -> usize {
+        self.image_nodes.get(image).copied().unwrap_or(0)
+    }
+
+    fn slot(&mut self, name: &str) -> &mut NodeInfo {
+        let i = match self.index.get(name) {
+            Some(i) => *i,
+            None => {
+                self.nodes.push(NodeInfo::new(name));
+                self.index.insert(name.to_string(), self.nodes.len() - 1);
+                self.nodes.len() - 1
+            }
+        };
+        &mut self.nodes[i]
+    }
+
+    fn count_images(&mut self, i: usize, delta: isize) {
+        for name in self.nodes[i].images.keys() {
+            let n = self.image_nodes.entry(name.clone()).or_insert(0);
+            *n = n.saturating_add_signed(delta);
+        }
+    }
+
+    pub fn upsert_node(&mut self, node: &Node) -> NodeChange {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let slot = self.slot(&name);
+        let before = (
+            slot.exists,
+            slot.labels.clone(),
+            slot.taints.clone(),
+            slot.allocatable.clone(),
+            slot.allowed_pods,
+            slot.unschedulable,
+        );
+        let i = self.index[&name];
+        self.count_images(i, -1);
+        self.nodes[i].set_node(node);
+        self.count_images(i, 1);
+        let n = &self.nodes[i];
+        if !before.0 {
+            self.existing_nodes += 1;
+        }
+        NodeChange {
+            added: !before.0,
+            labels: before.1 != n.labels,
+            taints: before.2 != n.taints,
+            allocatable: before.3 != n.allocatable || before.4 != n.allowed_pods,
+            schedulable: before.5 != n.unschedulable,
+        }
+    }
+
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(&i) = self.index.get(name) else { return };
+        if self.nodes[i].exists {
+            self.existing_nodes -= 1;
+        }
+        self.count_images(i, -1);
+        if self.nodes[i].pods.is_empty() {
+            self.drop_slot(i);
+        } else {
+            // Kept as a placeholder until its pods are gone, as upstream's cache does.
+            let n = &mut self.nodes[i];
+            n.exists = false;
+            n.images.clear();
+        }
+    }
+
+    fn drop_slot(&mut self, i: usize) {
+        let removed = self.nodes.swap_remove(i);
+        self.index.remove(&removed.name);
+        if let Some(moved) = self.nodes.get(i) {
+            self.index.insert(moved.name.clone(), i);
+        }
+    }
+
+    /// Replaces the nodes with `nodes` (after a relist).
+    pub fn replace_nodes(&mut self, nodes: &[Node]) {
+        let keep: std::collections::HashSet<&str> =
+            nodes.iter().filter_map(|n| n.metadata.name.as_deref()).collect();
+        let gone: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.exists && !keep.contains(n.name.as_str()))
+            .map(|n| n.name.clone())
+            .collect();
+        for name in gone {
+            self.remove_node(&name);
+        }
+        for n in nodes {
+            self.upsert_node(n);
+        }
+    }
+
+    pub fn is_placed(&self, uid: &str) -> bool {
+        self.pods.contains_key(uid)
+    }
+
+    pub fn is_assumed(&self, uid: &str) -> bool {
+        self.pods.get(uid).is_some_and(|p| p.assumed)
+    }
+
+    /// Places a pod the API says is bound (replacing an assumed or older copy).
+    pub fn add_bound_pod(&mut self, pod: PodRef) {
+        let Some(node) = pod.node_name.clone() else { return };
+        self.remove_pod(&pod.uid);
+        self.pods.insert(pod.uid.clone(), PlacedPod { node: node.clone(), assumed: false });
+        self.affinity_pods += usize::from(!pod.affinity.is_empty());
+        self.slot(&node).add_pod(pod);
+    }
+
+    /// Places a pod the scheduler chose a node for, before the binding is confirmed.
+    pub fn assume(&mut self, pod: PodRef, node: &str) {
+        self.remove_pod(&pod.uid);
+        self.pods.insert(pod.uid.clone(), PlacedPod { node: node.to_string(), assumed: true });
+        self.affinity_pods += usize::from(!pod.affinity.is_empty());
+        self.slot(node).add_pod(pod);
+    }
+
+    /// Takes an assumed pod off its node again (its binding failed).
+    pub fn forget(&mut self, uid: &str) {
+        if self.is_assumed(uid) {
+            self.remove_pod(uid);
+        }
+    }
+
+    pub fn remove_pod(&mut self, uid: &str) -> Option<PodRef> {
+        let placed = self.pods.remove(uid)?;
+        let &i = self.index.get(&placed.node)?;
+        let pod = self.nodes[i].remove_pod(uid);
+        if pod.as_ref().is_some_and(|p| !p.affinity.is_empty()) {
+            self.affinity_pods -= 1;
+        }
+        if !self.nodes[i].exists && self.nodes[i].pods.is_empty() {
+            self.drop_slot(i);
+        }
+        pod
+    }
+
+    /// The uids of the pods the API says are bound.
+    pub fn bound_uids(&self) -> Vec<String> {
+        self.pods.iter().filter(|(_, p)| !p.assumed).map(|(uid, _)| uid.clone()).collect()
+    }
+
+    /// Whether the placed copy of this pod has other labels (affinity and spreading care).
+    pub fn pod_labels_differ(&self, pod: &PodInfo) -> bool {
+        let Some(placed) = self.pods.get(&pod.uid) else { return false };
+        let Some(node) = self.node(&placed.node) else { return false };
+        node.pods.iter().find(|p| p.uid == pod.uid).is_some_and(|p| p.labels != pod.labels)
+    }
+
+    /// Drops every bound (not assumed) pod, before a relist re-adds them.
+    pub fn clear_bound_pods(&mut self) {
+        let bound: Vec<String> =
+            self.pods.iter().filter(|(_, p)| !p.assumed).map(|(uid, _)| uid.clone()).collect();
+        for uid in bound {
+            self.remove_pod(&uid);
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    pub fn node(json: serde_json::Value) -> Node {
+        serde_json::from_value(json).unwrap()
+    }
+
+    pub fn simple_node(name: &str, cpu: &str, memory: &str, pods: &str) -> Node {
+        node(serde_json::json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": pods}}
+        }))
+    }
+
+    pub fn pod(json: serde_json::Value) -> PodRef {
+        Arc::new(PodInfo::new(&serde_json::from_value(json).unwrap()))
+    }
+
+    pub fn pod_on(uid: &str, node: &str, cpu: &str) -> PodRef {
+        pod(serde_json::json!({
+            "metadata": {"name": uid, "namespace": "default", "uid": uid},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}
+        }))
+    }
+
+    #[test]
+    fn pods_add_and_remove_their_requests() {
+        let mut c = Cache::new();
+        assert!(c.upsert_node(&simple_node("n1", "4", "32Gi", "110")).added);
+        c.add_bound_pod(pod_on("a", "n1", "500m"));
+        c.assume(pod_on("b", "n1", "250m"), "n1");
+        let n = c.node("n1").unwrap();
+        assert_eq!((n.requested.milli_cpu, n.pods.len()), (750, 2));
+        assert!(c.is_assumed("b"));
+        c.forget("b");
+        c.remove_pod("a");
+        let n = c.node("n1").unwrap();
+        assert_eq!((n.requested.milli_cpu, n.pods.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_removed_node_stays_as_placeholder_while_pods_remain() {
+        let mut c = Cache::new();
+        c.upsert_node(&simple_node("n1", "4", "32Gi", "110"));
+        c.upsert_node(&simple_node("n2", "4", "32Gi", "110"));
+        c.add_bound_pod(pod_on("a", "n1", "1"));
+        c.remove_node("n1");
+        assert_eq!(c.num_nodes(), 1);
+        assert!(!c.node("n1").unwrap().exists);
+        c.remove_pod("a");
+        assert!(c.node("n1").is_none());
+        assert_eq!(c.node("n2").unwrap().name, "n2");
+    }
+
+    #[test]
+    fn node_changes_are_classified() {
+        let mut c = Cache::new();
+        c.upsert_node(&simple_node("n1", "4", "32Gi", "110"));
+        let mut n = simple_node("n1", "4", "32Gi", "110");
+        n.metadata.labels.as_mut().unwrap().insert("disk".into(), "ssd".into());
+        let change = c.upsert_node(&n);
+        assert!(change.labels && !change.added && !change.allocatable);
+        assert!(!c.upsert_node(&n).any());
+    }
+}
