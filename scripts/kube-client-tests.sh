@@ -3,9 +3,9 @@
 # `cargo test -- --ignored`) against a fresh `tug server`, for the kube-client version the
 # workspace locks.
 #
-# Not part of scripts/test.sh: compiling kube-client's dev-dependencies takes about 2.5 minutes
-# on two cores the first time (later runs reuse $CARGO_TARGET_DIR/kube-client-tests), and the
-# first run downloads them from crates.io.
+# scripts/test.sh runs it after the workspace's tests. Compiling kube-client's dev-dependencies
+# takes about 2.5 minutes on two cores the first time (later runs reuse
+# $CARGO_TARGET_DIR/kube-client-tests), and the first run downloads them from crates.io.
 #
 # Usage: scripts/kube-client-tests.sh [test name filter]
 # Environment: TUG_BIN (a tug binary; default: `cargo build -p tug` and target/debug/tug),

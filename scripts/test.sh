@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine and runs the whole test suite: unit tests, the datastore conformance
-# suite on both backends (it starts etcd), and the end-to-end tests of the tug binary.
+# suite on both backends (it starts etcd), the end-to-end tests of the tug binary, and the
+# kube-client crate's own cluster tests against tug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -12,6 +13,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log" || status=$?
+# The cluster tests shipped inside the published kube-client crate, against a fresh server.
+TUG_BIN=target/debug/tug bash scripts/kube-client-tests.sh 2>&1 | tee -a "$log" || status=$?
 
 # One closing line over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
