@@ -139,3 +139,22 @@ fn updates_are_validated_against_the_stored_object() {
     assert!(s.kubectl_stdin(&["apply", "-f", "-"], &deployment(2, "web")).status.success());
     s.ok(&["scale", "deployment/web", "--replicas=3"]);
 }
+
+#[test]
+fn a_pods_spec_changes_only_where_upstream_allows() {
+    let s = Server::start();
+    let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                  "spec": {"containers": [{"name": "c", "image": "nginx:1.0"}]}}"#;
+    assert!(s.kubectl_stdin(&["create", "-f", "-"], pod).status.success());
+    // An image may change.
+    assert_eq!(s.ok(&["set", "image", "pod/p", "c=nginx:2.0"]), "pod/p image updated\n");
+    // The restart policy may not.
+    let err = s.fails(&["patch", "pod", "p", "-p", r#"{"spec":{"restartPolicy":"Never"}}"#]);
+    assert!(
+        err.starts_with(
+            "The Pod \"p\" is invalid: spec: Forbidden: pod updates may not change fields other than \
+             `spec.containers[*].image`"
+        ),
+        "{err}"
+    );
+}

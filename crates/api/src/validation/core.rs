@@ -18,7 +18,12 @@ const IMMUTABLE: &str = "field is immutable";
 
 pub fn validate(kind: &str, obj: &Value, old: Option<&Value>, errs: &mut Errors) {
     match kind {
-        "Pod" => pod::pod(obj, errs),
+        "Pod" => {
+            pod::pod(obj, errs);
+            if let Some(old) = old {
+                pod::update(obj, old, errs);
+            }
+        }
         "PodTemplate" => {
             pod::template(obj.get("template").unwrap_or(&Value::Null), &Path::new("template"), errs)
         }

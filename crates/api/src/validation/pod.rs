@@ -1061,3 +1061,63 @@ mod tests {
         assert_eq!(errs.0[0].field, "spec.template.labels");
     }
 }
+
+/// Upstream's rule for updates of a pod's spec: only container images, a shorter
+/// `activeDeadlineSeconds`, added tolerations, removed scheduling gates and a negative grace
+/// period raised to 1 may change. Upstream appends a diff of its internal types to the
+/// message; that part is left out.
+pub fn update(obj: &Value, old: &Value, errs: &mut Errors) {
+    let (Some(new_spec), Some(old_spec)) = (obj.get("spec"), old.get("spec")) else { return };
+    if mutable_masked(new_spec) != mutable_masked(old_spec) {
+        errs.forbidden(
+            &Path::new("spec"),
+            "pod updates may not change fields other than `spec.containers[*].image`,\
+             `spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` \
+             (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` \
+             (allow it to be set to 1 if it was previously negative)",
+        );
+    }
+}
+
+/// A pod spec with the fields an update may change blanked out.
+fn mutable_masked(spec: &Value) -> Value {
+    let mut masked = spec.clone();
+    if let Some(m) = masked.as_object_mut() {
+        for field in
+            ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates"]
+        {
+            m.remove(field);
+        }
+        for list in ["containers", "initContainers"] {
+            if let Some(items) = m.get_mut(list).and_then(Value::as_array_mut) {
+                for c in items.iter_mut().filter_map(Value::as_object_mut) {
+                    c.remove("image");
+                    // Resources change through the resize subresource, not here.
+                }
+            }
+        }
+    }
+    masked
+}
+
+#[cfg(test)]
+mod update_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_images_and_a_few_fields_may_change() {
+        let old = json!({"spec": {"containers": [{"name": "c", "image": "a"}], "restartPolicy": "Always"}});
+        let mut errs = Errors::default();
+        let new = json!({"spec": {"containers": [{"name": "c", "image": "b"}], "restartPolicy": "Always",
+                                  "activeDeadlineSeconds": 5}});
+        update(&new, &old, &mut errs);
+        assert!(errs.is_empty(), "{errs:?}");
+        let new = json!({"spec": {"containers": [{"name": "c", "image": "a"}], "restartPolicy": "Never"}});
+        update(&new, &old, &mut errs);
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].field, "spec");
+        assert!(errs.0[0].message.starts_with("Forbidden: pod updates may not change fields other than"));
+    }
+}
