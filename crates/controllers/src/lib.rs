@@ -5,6 +5,7 @@
 pub mod events;
 pub mod expectations;
 pub mod informer;
+pub mod nodelifecycle;
 pub mod owner;
 pub mod pods;
 pub mod queue;
@@ -15,14 +16,23 @@ use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ReplicationController};
 use informer::Informers;
 
 /// Which controllers run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Controller names to leave off (`replicaset`, `replicationcontroller`, ...).
     pub disabled: Vec<String>,
+    /// How long a node may stay silent before it is Unknown (upstream's
+    /// `--node-monitor-grace-period`, 50 s).
+    pub node_monitor_grace_period: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { disabled: Vec::new(), node_monitor_grace_period: std::time::Duration::from_secs(50) }
+    }
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller"];
+pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "nodelifecycle"];
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -33,6 +43,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("replicationcontroller") {
         replicaset::Controller::<ReplicationController>::start(&informers);
+    }
+    if on("nodelifecycle") {
+        nodelifecycle::Controller::start(&informers, options.node_monitor_grace_period);
     }
     informers
 }

@@ -55,7 +55,10 @@ async fn start_controllers(
         return Ok(None);
     }
     let client = admin_client(&api.kubeconfig).await?;
-    let options = tug_controllers::Options { disabled: args.disabled_controllers.clone() };
+    let options = tug_controllers::Options {
+        disabled: args.disabled_controllers.clone(),
+        node_monitor_grace_period: args.node_monitor_grace_period,
+    };
     Ok(Some(tug_controllers::start(client, &options)))
 }
 

@@ -4,52 +4,11 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use common::{Server, TUG, rows};
-
-/// The server's URL, from the kubeconfig it wrote.
-fn server_url(s: &Server) -> String {
-    let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
-    let line = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("a server line");
-    line.to_string()
-}
-
-fn join_token(s: &Server) -> String {
-    std::fs::read_to_string(s.data_dir().join("token")).unwrap().trim().to_string()
-}
-
-/// A running `tug agent`; killed when dropped.
-struct Agent(Child);
-
-impl Agent {
-    fn start(s: &Server, extra: &[&str]) -> Agent {
-        let mut child = Command::new(TUG)
-            .args(["agent", "--server", &server_url(s), "--token", &join_token(s)])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tug agent starts");
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[agent] {line}");
-            }
-        });
-        Agent(child)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Agent, Server, TUG, join_token, rows, server_url};
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `timeout`.
 fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {

@@ -45,6 +45,10 @@ pub struct ServerArgs {
     /// repeatable.
     #[arg(long = "disable-controller", value_name = "NAME")]
     pub disabled_controllers: Vec<String>,
+    /// How long a node may go without a heartbeat before it is marked Unknown and its pods
+    /// are evicted (as kube-controller-manager's flag).
+    #[arg(long, default_value = "50s", value_parser = parse_seconds, value_name = "DURATION")]
+    pub node_monitor_grace_period: std::time::Duration,
     /// Do not run the scheduler inside the server.
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -125,6 +129,18 @@ impl Cli {
             Command::Kubectl(_) => not_yet("tug kubectl", "the built-in kubectl"),
         }
     }
+}
+
+/// `50s`, `2m` or plain seconds.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = match s.strip_suffix('m') {
+        Some(d) => (d, 60),
+        None => (s.strip_suffix('s').unwrap_or(s), 1),
+    };
+    digits
+        .parse::<u64>()
+        .map(|n| std::time::Duration::from_secs(n * unit))
+        .map_err(|_| format!("invalid duration {s:?}: use seconds like 50s or minutes like 2m"))
 }
 
 fn not_yet(command: &str, part: &str) -> anyhow::Result<()> {

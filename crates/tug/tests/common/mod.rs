@@ -188,3 +188,43 @@ impl Drop for Server {
 pub fn rows(output: &str) -> Vec<Vec<String>> {
     output.lines().map(|l| l.split_whitespace().map(str::to_string).collect()).collect()
 }
+
+/// The server's URL, from the kubeconfig it wrote.
+pub fn server_url(s: &Server) -> String {
+    let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
+    let line = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("a server line");
+    line.to_string()
+}
+
+pub fn join_token(s: &Server) -> String {
+    std::fs::read_to_string(s.data_dir().join("token")).unwrap().trim().to_string()
+}
+
+/// A running `tug agent`; killed when dropped.
+pub struct Agent(Child);
+
+impl Agent {
+    pub fn start(s: &Server, extra: &[&str]) -> Agent {
+        let mut child = Command::new(TUG)
+            .args(["agent", "--server", &server_url(s), "--token", &join_token(s)])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tug agent starts");
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[agent] {line}");
+            }
+        });
+        Agent(child)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
