@@ -172,7 +172,7 @@ pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
     let dir = tempfile::tempdir_in(scratch)?;
     let sizes = Sizes::new(quick);
     // The scheduler would answer every pod here with events and status writes.
-    let server = Server::start(dir.path(), &["--disable-scheduler"])?;
+    let server = Server::start(dir.path(), &["--disable-scheduler", "--disable-controller", "all"])?;
     let client = server.client().await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     pods.list(&ListParams::default().limit(1)).await?;

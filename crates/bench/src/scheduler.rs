@@ -224,7 +224,7 @@ fn cpu_seconds(pid: u32) -> (f64, f64) {
 
 async fn run_workload(scratch: &Path, workload: Workload, sizes: &Sizes) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir_in(scratch)?;
-    let server = Server::start(dir.path(), &[])?;
+    let server = Server::start(dir.path(), &["--disable-controller", "all"])?;
     let client = server.client().await?;
     let pid = server.child.id();
     let started = Arc::new(Mutex::new(HashMap::new()));

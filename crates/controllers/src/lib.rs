@@ -34,6 +34,27 @@ impl Default for Options {
 /// Names of the controllers, as `--disable-controller` takes them.
 pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "nodelifecycle"];
 
+/// The Lease the controller manager leads by, as upstream's.
+pub const LEASE_NAME: &str = "kube-controller-manager";
+
+/// Waits to lead (the `kube-controller-manager` Lease in kube-system), then starts every
+/// enabled controller and keeps renewing. Upstream's controller manager exits when it loses
+/// the lease; here the loss is logged and the controllers keep running until the process
+/// ends, which is the same while one server runs.
+pub async fn run(client: kube::Client, options: Options) {
+    let elector = tug_leader::LeaderElector::new(
+        client.clone(),
+        "kube-system",
+        LEASE_NAME,
+        &tug_leader::identity(),
+        Default::default(),
+    );
+    elector.acquire().await;
+    let _informers = start(client, &options);
+    elector.hold().await;
+    tracing::error!("lost the controller manager's lease");
+}
+
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     let informers = Informers::new(client);

@@ -57,7 +57,8 @@ pub fn health(node: &Node, lease: Option<&Lease>, now: jiff::Timestamp, grace: D
         return Health::Unreachable;
     }
     match ready.map(|c| c.status.as_str()) {
-        Some("True") => Health::Ready,
+        // A node that has not reported yet gets the grace period, as upstream.
+        Some("True") | None => Health::Ready,
         Some("Unknown") => Health::Unreachable,
         _ => Health::NotReady,
     }

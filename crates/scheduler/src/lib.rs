@@ -6,7 +6,6 @@ pub mod events;
 pub mod fit_error;
 pub mod framework;
 pub mod labels;
-pub mod leader;
 pub mod plugins;
 pub mod pod_info;
 pub mod preemption;
@@ -30,7 +29,7 @@ pub const LEASE_NAME: &str = "kube-scheduler";
 /// # Errors
 /// Only if the scheduler cannot run at all; API errors are retried.
 pub async fn run(client: Client, identity: String) -> anyhow::Result<()> {
-    let elector = leader::LeaderElector::new(
+    let elector = tug_leader::LeaderElector::new(
         client.clone(),
         LEASE_NAMESPACE,
         LEASE_NAME,
@@ -48,13 +47,5 @@ pub async fn run(client: Client, identity: String) -> anyhow::Result<()> {
     }
 }
 
-/// A leader-election identity for this process: `<hostname>_<random>`, as upstream's.
-pub fn identity() -> String {
-    format!("{}_{:016x}", hostname(), fastrand::u64(..))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "tug".into())
-}
+use tug_leader::hostname;
+pub use tug_leader::identity;

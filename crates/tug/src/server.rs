@@ -28,7 +28,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     let api =
         tug_apiserver::ApiServer::start(config, store.clone()).await.context("starting the API server")?;
-    let _controllers = start_controllers(&args, &api).await?;
+    start_controllers(&args, &api).await?;
     tracing::info!(
         address = %api.addr,
         kubeconfig = %api.kubeconfig.display(),
@@ -46,20 +46,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// The controllers, as a client of the API server with the admin credentials (upstream's
-/// controller-manager has its own kubeconfig the same way).
-async fn start_controllers(
-    args: &ServerArgs,
-    api: &tug_apiserver::ApiServer,
-) -> anyhow::Result<Option<tug_controllers::informer::Informers>> {
+/// controller-manager has its own kubeconfig the same way), under leader election.
+async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) -> anyhow::Result<()> {
     if args.disabled_controllers.iter().any(|c| c == "all") {
-        return Ok(None);
+        return Ok(());
     }
     let client = admin_client(&api.kubeconfig).await?;
     let options = tug_controllers::Options {
         disabled: args.disabled_controllers.clone(),
         node_monitor_grace_period: args.node_monitor_grace_period,
     };
-    Ok(Some(tug_controllers::start(client, &options)))
+    tokio::spawn(tug_controllers::run(client, options));
+    Ok(())
 }
 
 /// Runs the scheduler on a thread of its own (named `tug-scheduler`, so that its CPU shows

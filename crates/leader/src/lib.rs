@@ -136,3 +136,15 @@ impl LeaderElector {
         }
     }
 }
+
+/// A leader-election identity for this process: `<hostname>_<random>`, as upstream's.
+pub fn identity() -> String {
+    format!("{}_{:016x}", hostname(), fastrand::u64(..))
+}
+
+/// This machine's host name (`tug` if it cannot be read).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "tug".into())
+}
