@@ -4,11 +4,14 @@
 
 pub mod events;
 pub mod expectations;
+pub mod history;
 pub mod informer;
 pub mod owner;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+pub mod runner;
+pub mod statefulset;
 
 use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ReplicationController};
 
@@ -22,7 +25,7 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller"];
+pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "statefulset"];
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -33,6 +36,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("replicationcontroller") {
         replicaset::Controller::<ReplicationController>::start(&informers);
+    }
+    if on("statefulset") {
+        statefulset::Controller::start(&informers);
     }
     informers
 }
