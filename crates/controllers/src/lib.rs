@@ -2,6 +2,7 @@
 //! controller reconciles one kind of object towards its spec, as upstream's
 //! kube-controller-manager does. Nothing here reads the datastore.
 
+pub mod daemonset;
 pub mod events;
 pub mod expectations;
 pub mod history;
@@ -25,7 +26,7 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "statefulset"];
+pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "statefulset", "daemonset"];
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -39,6 +40,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("statefulset") {
         statefulset::Controller::start(&informers);
+    }
+    if on("daemonset") {
+        daemonset::Controller::start(&informers);
     }
     informers
 }

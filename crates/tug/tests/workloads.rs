@@ -239,3 +239,85 @@ fn a_statefulset_creates_in_order_scales_down_from_the_top_and_keeps_its_claims(
     let claims = s.ok(&["get", "pvc", "-o", "name"]);
     assert_eq!(claims.lines().count(), 3, "{claims}");
 }
+
+const DAEMONSET: &str = "
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata:
+      labels: {app: agent}
+      annotations: {sim.tugboat.dev/ready-after: 200ms}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: agent, image: 'fluentd:v1'}]
+";
+
+/// Nodes of the daemon pods, once there is one Running on each of `count` nodes.
+fn daemon_pods_on(s: &Server, count: usize) -> Vec<Seen> {
+    eventually(&format!("a daemon pod on each of {count} nodes"), || {
+        let seen: Vec<Seen> = pods(s, "app=agent").into_iter().filter(|p| !p.terminating).collect();
+        let mut nodes: Vec<&str> = seen.iter().map(|p| p.node.as_str()).filter(|n| !n.is_empty()).collect();
+        nodes.dedup();
+        (seen.len() == count && nodes.len() == count && seen.iter().all(|p| p.ready)).then_some(seen)
+    })
+}
+
+#[test]
+fn a_daemonset_runs_one_pod_per_node_and_follows_nodes() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, 3, "sim-node-");
+    wait_for_nodes(&s, 3);
+    apply(&s, DAEMONSET);
+    let seen = daemon_pods_on(&s, 3);
+    let mut nodes: Vec<&str> = seen.iter().map(|p| p.node.as_str()).collect();
+    nodes.sort();
+    assert_eq!(nodes, ["sim-node-0", "sim-node-1", "sim-node-2"]);
+
+    // Pinned the upstream way: required node affinity on metadata.name, bound by the scheduler.
+    let pod = json(&s, &["get", "pod", &seen[0].name]);
+    let term = &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        [0]["matchFields"][0];
+    assert_eq!(
+        (term["key"].as_str(), term["values"][0].as_str()),
+        (Some("metadata.name"), Some(&*seen[0].node))
+    );
+    let tolerations = pod["spec"]["tolerations"].to_string();
+    assert!(tolerations.contains("node.kubernetes.io/unreachable"), "{tolerations}");
+    assert!(pod["metadata"]["labels"]["controller-revision-hash"].is_string());
+
+    let out = s.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let table = rows(&s.ok(&["get", "ds", "agent"]));
+    assert_eq!(table[0][..6], ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE"]);
+    assert_eq!(table[1][1..6], ["3", "3", "3", "3", "3"], "{table:?}");
+
+    // A new node gets a pod; a deleted node's pod goes.
+    let mut extra = Agent::start(&s, 1, "extra-node-");
+    wait_for_nodes(&s, 4);
+    let seen = daemon_pods_on(&s, 4);
+    assert!(seen.iter().any(|p| p.node == "extra-node-0"), "{seen:?}");
+    let _ = extra.0.kill();
+    let _ = extra.0.wait();
+    s.ok(&["delete", "node", "extra-node-0"]);
+    eventually("the deleted node's daemon pod gone", || {
+        let seen = pods(&s, "app=agent");
+        (!seen.iter().any(|p| p.node == "extra-node-0" && !p.terminating)).then_some(())
+    });
+
+    // A rolling update replaces every pod; history lists both revisions.
+    s.ok(&["set", "image", "daemonset/agent", "agent=fluentd:v2"]);
+    let out = s.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    eventually("every daemon pod at the new image", || {
+        let images =
+            s.ok(&["get", "pods", "-l", "app=agent", "-o", "jsonpath={.items[*].spec.containers[0].image}"]);
+        (images.split_whitespace().collect::<Vec<_>>() == ["fluentd:v2"; 3]).then_some(())
+    });
+    let history = s.ok(&["rollout", "history", "daemonset/agent"]);
+    assert!(history.contains("\n1 ") && history.contains("\n2 "), "{history}");
+    let described = s.ok(&["describe", "ds", "agent"]);
+    assert!(described.contains("Created pod: agent-"), "{described}");
+}
