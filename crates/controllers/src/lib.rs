@@ -3,6 +3,8 @@
 //! kube-controller-manager does. Nothing here reads the datastore.
 
 pub mod daemonset;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod events;
 pub mod expectations;
 pub mod history;
@@ -26,7 +28,8 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "statefulset", "daemonset"];
+pub const NAMES: &[&str] =
+    &["replicaset", "replicationcontroller", "statefulset", "daemonset", "endpoint", "endpointslice"];
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -43,6 +46,12 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("daemonset") {
         daemonset::Controller::start(&informers);
+    }
+    if on("endpoint") {
+        endpoints::EndpointsSync::start(&informers);
+    }
+    if on("endpointslice") {
+        endpointslice::EndpointSliceSync::start(&informers);
     }
     informers
 }

@@ -157,6 +157,34 @@ fn a_statefulset_creates_in_order_scales_down_from_the_top_and_keeps_its_claims(
         }
         (seen.len() == 3 && seen.iter().all(|p| p.ready)).then_some(())
     });
+    // The headless Service's Endpoints and EndpointSlices list the ready pods' IPs, with the
+    // named targetPort resolved.
+    let ips: Vec<String> = pods(&s, "app=web").into_iter().map(|p| p.ip).collect();
+    let mut want: Vec<String> = ips.iter().map(|ip| format!("{ip}:8080")).collect();
+    want.sort();
+    eventually("endpoints of the three pods", || {
+        let table = rows(&s.ok(&["get", "endpoints", "nginx"]));
+        let mut listed: Vec<String> = table.get(1)?.get(1)?.split(',').map(str::to_string).collect();
+        listed.sort();
+        (listed == want).then_some(())
+    });
+    let ep = json(&s, &["get", "endpoints", "nginx"]);
+    let address = &ep["subsets"][0]["addresses"][0];
+    assert_eq!(address["targetRef"]["kind"], "Pod");
+    assert!(address["nodeName"].as_str().unwrap().starts_with("sim-node-"), "{ep}");
+    assert_eq!(address["hostname"], address["targetRef"]["name"], "{ep}");
+    assert_eq!(ep["subsets"][0]["ports"][0]["port"], 8080);
+    let described = s.ok(&["describe", "svc", "nginx"]);
+    assert!(described.contains(&format!("{}:8080", ips[0])), "{described}");
+    let slices = json(&s, &["get", "endpointslices", "-l", "kubernetes.io/service-name=nginx"]);
+    let slice = &slices["items"][0];
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["endpoints"].as_array().unwrap().len(), 3, "{slice}");
+    assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
     let web1 = json(&s, &["get", "pod", "web-1"]);
     assert_eq!(web1["spec"]["hostname"], "web-1");
     assert_eq!(web1["spec"]["subdomain"], "nginx");

@@ -116,8 +116,11 @@ pub fn scaled(value: Option<&IntOrString>, total: i32, default: i32) -> i32 {
     }
 }
 
+/// A node's pod at the current revision and its pod at an older one, either possibly absent.
+type NewAndOld<'a> = (Option<&'a Arc<Pod>>, Option<&'a Arc<Pod>>);
+
 /// The node's new and old pod, ignoring terminating ones; `None` if it has two of either.
-fn new_and_old<'a>(pods: &'a [Arc<Pod>], hash: &str) -> Option<(Option<&'a Arc<Pod>>, Option<&'a Arc<Pod>>)> {
+fn new_and_old<'a>(pods: &'a [Arc<Pod>], hash: &str) -> Option<NewAndOld<'a>> {
     let (mut new, mut old) = (None, None);
     for pod in pods.iter().filter(|p| !pods::is_terminating(p)) {
         let slot = if is_new(pod, hash) { &mut new } else { &mut old };
