@@ -2,14 +2,20 @@
 //! controller reconciles one kind of object towards its spec, as upstream's
 //! kube-controller-manager does. Nothing here reads the datastore.
 
+pub mod daemonset;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod events;
 pub mod expectations;
+pub mod history;
 pub mod informer;
 pub mod nodelifecycle;
 pub mod owner;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+pub mod runner;
+pub mod statefulset;
 
 use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ReplicationController};
 
@@ -32,7 +38,15 @@ impl Default for Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "nodelifecycle"];
+pub const NAMES: &[&str] = &[
+    "replicaset",
+    "replicationcontroller",
+    "nodelifecycle",
+    "statefulset",
+    "daemonset",
+    "endpoint",
+    "endpointslice",
+];
 
 /// The Lease the controller manager leads by, as upstream's.
 pub const LEASE_NAME: &str = "kube-controller-manager";
@@ -67,6 +81,18 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("nodelifecycle") {
         nodelifecycle::Controller::start(&informers, options.node_monitor_grace_period);
+    }
+    if on("statefulset") {
+        statefulset::Controller::start(&informers);
+    }
+    if on("daemonset") {
+        daemonset::Controller::start(&informers);
+    }
+    if on("endpoint") {
+        endpoints::EndpointsSync::start(&informers);
+    }
+    if on("endpointslice") {
+        endpointslice::EndpointSliceSync::start(&informers);
     }
     informers
 }

@@ -1,0 +1,351 @@
+//! End to end: StatefulSets, DaemonSets and Endpoints on simulated nodes (`tug agent
+//! --simulate 3`), driven and read with the real kubectl.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{Server, TUG, rows};
+use serde_json::Value;
+
+/// A running `tug agent`; killed when dropped.
+struct Agent(Child);
+
+impl Agent {
+    fn start(s: &Server, nodes: usize, prefix: &str) -> Agent {
+        let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
+        let url = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
+        let token = std::fs::read_to_string(s.data_dir().join("token")).unwrap().trim().to_string();
+        let mut child = Command::new(TUG)
+            .args(["agent", "--server", &url, "--token", &token, "--simulate", &nodes.to_string()])
+            .args(["--node-name-prefix", prefix])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tug agent starts");
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[agent] {line}");
+            }
+        });
+        Agent(child)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, for up to a minute.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn apply(s: &Server, manifest: &str) {
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn json(s: &Server, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&s.ok(&all)).unwrap()
+}
+
+/// What a poll sees of one pod.
+#[derive(Debug)]
+struct Seen {
+    name: String,
+    ready: bool,
+    terminating: bool,
+    node: String,
+    ip: String,
+}
+
+fn pods(s: &Server, selector: &str) -> Vec<Seen> {
+    let list = json(s, &["get", "pods", "-l", selector]);
+    let mut seen: Vec<Seen> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| Seen {
+            name: p["metadata"]["name"].as_str().unwrap().to_string(),
+            ready: p["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")),
+            terminating: !p["metadata"]["deletionTimestamp"].is_null(),
+            node: p["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
+            ip: p["status"]["podIP"].as_str().unwrap_or("").to_string(),
+        })
+        .collect();
+    seen.sort_by(|a, b| a.name.cmp(&b.name));
+    seen
+}
+
+fn wait_for_nodes(s: &Server, count: usize) {
+    eventually(&format!("{count} Ready nodes"), || {
+        let table = rows(&s.ok(&["get", "nodes", "--no-headers"]));
+        (table.len() == count && table.iter().all(|r| r[1] == "Ready")).then_some(())
+    });
+}
+
+const STATEFULSET: &str = "
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: web}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {sim.tugboat.dev/ready-after: 500ms}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: nginx, image: 'nginx:1.27', ports: [{name: web, containerPort: 8080}]}]
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+";
+
+#[test]
+fn a_statefulset_creates_in_order_scales_down_from_the_top_and_keeps_its_claims() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, 3, "sim-node-");
+    wait_for_nodes(&s, 3);
+    apply(&s, STATEFULSET);
+
+    // Each ordinal appears only once every lower one is Ready.
+    eventually("web-0, web-1, web-2 Ready", || {
+        let seen = pods(&s, "app=web");
+        for (i, pod) in seen.iter().enumerate() {
+            assert_eq!(pod.name, format!("web-{i}"), "ordinals are created in order: {seen:?}");
+            if i > 0 {
+                assert!(
+                    seen[i - 1].ready,
+                    "{} exists before {} is Ready: {seen:?}",
+                    pod.name,
+                    seen[i - 1].name
+                );
+            }
+        }
+        (seen.len() == 3 && seen.iter().all(|p| p.ready)).then_some(())
+    });
+    // The headless Service's Endpoints and EndpointSlices list the ready pods' IPs, with the
+    // named targetPort resolved.
+    let ips: Vec<String> = pods(&s, "app=web").into_iter().map(|p| p.ip).collect();
+    let mut want: Vec<String> = ips.iter().map(|ip| format!("{ip}:8080")).collect();
+    want.sort();
+    eventually("endpoints of the three pods", || {
+        let table = rows(&s.ok(&["get", "endpoints", "nginx"]));
+        let mut listed: Vec<String> = table.get(1)?.get(1)?.split(',').map(str::to_string).collect();
+        listed.sort();
+        (listed == want).then_some(())
+    });
+    let ep = json(&s, &["get", "endpoints", "nginx"]);
+    let address = &ep["subsets"][0]["addresses"][0];
+    assert_eq!(address["targetRef"]["kind"], "Pod");
+    assert!(address["nodeName"].as_str().unwrap().starts_with("sim-node-"), "{ep}");
+    assert_eq!(address["hostname"], address["targetRef"]["name"], "{ep}");
+    assert_eq!(ep["subsets"][0]["ports"][0]["port"], 8080);
+    let described = s.ok(&["describe", "svc", "nginx"]);
+    assert!(described.contains(&format!("{}:8080", ips[0])), "{described}");
+    let slices = json(&s, &["get", "endpointslices", "-l", "kubernetes.io/service-name=nginx"]);
+    let slice = &slices["items"][0];
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["endpoints"].as_array().unwrap().len(), 3, "{slice}");
+    assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
+    let web1 = json(&s, &["get", "pod", "web-1"]);
+    assert_eq!(web1["spec"]["hostname"], "web-1");
+    assert_eq!(web1["spec"]["subdomain"], "nginx");
+    let labels = &web1["metadata"]["labels"];
+    assert_eq!(labels["statefulset.kubernetes.io/pod-name"], "web-1");
+    assert_eq!(labels["apps.kubernetes.io/pod-index"], "1");
+    let revision = labels["controller-revision-hash"].as_str().unwrap().to_string();
+    assert!(revision.starts_with("web-"), "{revision}");
+    assert_eq!(web1["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "www-web-1");
+    let claims = s.ok(&["get", "pvc", "-o", "name"]);
+    assert_eq!(
+        claims.lines().collect::<Vec<_>>(),
+        [
+            "persistentvolumeclaim/www-web-0",
+            "persistentvolumeclaim/www-web-1",
+            "persistentvolumeclaim/www-web-2"
+        ]
+    );
+
+    // Status, and `kubectl rollout status` completing.
+    let out = s.ok(&["rollout", "status", "statefulset/web", "--timeout=60s"]);
+    assert!(out.contains("roll out complete"), "{out}");
+    let status = json(&s, &["get", "sts", "web"])["status"].clone();
+    assert_eq!((status["replicas"].as_i64(), status["readyReplicas"].as_i64()), (Some(3), Some(3)));
+    assert_eq!(
+        (status["currentRevision"].as_str(), status["updateRevision"].as_str()),
+        (Some(&*revision), Some(&*revision))
+    );
+    let table = rows(&s.ok(&["get", "sts", "web"]));
+    assert_eq!(table[1][1], "3/3", "{table:?}");
+
+    // A rolling update replaces pods from the highest ordinal down; history and undo work.
+    s.ok(&["set", "image", "statefulset/web", "nginx=nginx:1.28"]);
+    let out = s.ok(&["rollout", "status", "statefulset/web", "--timeout=60s"]);
+    assert!(out.contains("roll out complete: 3 new pods have been updated"), "{out}");
+    let images =
+        s.ok(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].spec.containers[0].image}"]);
+    assert_eq!(images, "nginx:1.28 nginx:1.28 nginx:1.28");
+    let history = s.ok(&["rollout", "history", "statefulset/web"]);
+    let revisions: Vec<_> =
+        rows(&history).into_iter().filter(|r| r.len() == 2 && r[0] != "REVISION").collect();
+    assert_eq!(revisions.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["1", "2"], "{history}");
+    s.ok(&["rollout", "undo", "statefulset/web"]);
+    s.ok(&["rollout", "status", "statefulset/web", "--timeout=60s"]);
+    let image = s.ok(&["get", "sts", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]);
+    assert_eq!(image, "nginx:1.27");
+    eventually("pods back at the first revision", || {
+        let labels = s.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].metadata.labels.controller-revision-hash}",
+        ]);
+        (labels == format!("{revision} {revision} {revision}")).then_some(())
+    });
+    let history = s.ok(&["rollout", "history", "statefulset/web"]);
+    assert!(
+        history.contains("\n2 ") && history.contains("\n3 "),
+        "the first revision is renumbered: {history}"
+    );
+
+    // Scaling down removes the highest ordinal first, one at a time.
+    s.ok(&["scale", "statefulset/web", "--replicas=1"]);
+    eventually("web-0 alone", || {
+        let seen = pods(&s, "app=web");
+        let has = |n: &str| seen.iter().any(|p| p.name == n);
+        let terminating = |n: &str| seen.iter().any(|p| p.name == n && p.terminating);
+        assert!(!(terminating("web-1") && has("web-2")), "web-1 goes before web-2: {seen:?}");
+        assert!(has("web-0"), "{seen:?}");
+        (seen.len() == 1).then_some(())
+    });
+    let described = s.ok(&["describe", "sts", "web"]);
+    assert!(described.contains("delete Pod web-2 in StatefulSet web successful"), "{described}");
+    assert!(described.contains("create Claim www-web-0 Pod web-0 in StatefulSet web success"), "{described}");
+
+    // Claims outlive the set (retention policy Retain).
+    s.ok(&["delete", "statefulset", "web"]);
+    let claims = s.ok(&["get", "pvc", "-o", "name"]);
+    assert_eq!(claims.lines().count(), 3, "{claims}");
+}
+
+const DAEMONSET: &str = "
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata:
+      labels: {app: agent}
+      annotations: {sim.tugboat.dev/ready-after: 200ms}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: agent, image: 'fluentd:v1'}]
+";
+
+/// Nodes of the daemon pods, once there is one Running on each of `count` nodes.
+fn daemon_pods_on(s: &Server, count: usize) -> Vec<Seen> {
+    eventually(&format!("a daemon pod on each of {count} nodes"), || {
+        let seen: Vec<Seen> = pods(s, "app=agent").into_iter().filter(|p| !p.terminating).collect();
+        let mut nodes: Vec<&str> = seen.iter().map(|p| p.node.as_str()).filter(|n| !n.is_empty()).collect();
+        nodes.dedup();
+        (seen.len() == count && nodes.len() == count && seen.iter().all(|p| p.ready)).then_some(seen)
+    })
+}
+
+#[test]
+fn a_daemonset_runs_one_pod_per_node_and_follows_nodes() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, 3, "sim-node-");
+    wait_for_nodes(&s, 3);
+    apply(&s, DAEMONSET);
+    let seen = daemon_pods_on(&s, 3);
+    let mut nodes: Vec<&str> = seen.iter().map(|p| p.node.as_str()).collect();
+    nodes.sort();
+    assert_eq!(nodes, ["sim-node-0", "sim-node-1", "sim-node-2"]);
+
+    // Pinned the upstream way: required node affinity on metadata.name, bound by the scheduler.
+    let pod = json(&s, &["get", "pod", &seen[0].name]);
+    let term = &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        [0]["matchFields"][0];
+    assert_eq!(
+        (term["key"].as_str(), term["values"][0].as_str()),
+        (Some("metadata.name"), Some(&*seen[0].node))
+    );
+    let tolerations = pod["spec"]["tolerations"].to_string();
+    assert!(tolerations.contains("node.kubernetes.io/unreachable"), "{tolerations}");
+    assert!(pod["metadata"]["labels"]["controller-revision-hash"].is_string());
+
+    let out = s.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let table = rows(&s.ok(&["get", "ds", "agent"]));
+    assert_eq!(table[0][..6], ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE"]);
+    assert_eq!(table[1][1..6], ["3", "3", "3", "3", "3"], "{table:?}");
+
+    // A new node gets a pod; a deleted node's pod goes.
+    let mut extra = Agent::start(&s, 1, "extra-node-");
+    wait_for_nodes(&s, 4);
+    let seen = daemon_pods_on(&s, 4);
+    assert!(seen.iter().any(|p| p.node == "extra-node-0"), "{seen:?}");
+    let _ = extra.0.kill();
+    let _ = extra.0.wait();
+    s.ok(&["delete", "node", "extra-node-0"]);
+    eventually("the deleted node's daemon pod gone", || {
+        let seen = pods(&s, "app=agent");
+        (!seen.iter().any(|p| p.node == "extra-node-0" && !p.terminating)).then_some(())
+    });
+
+    // A rolling update replaces every pod; history lists both revisions.
+    s.ok(&["set", "image", "daemonset/agent", "agent=fluentd:v2"]);
+    let out = s.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    eventually("every daemon pod at the new image", || {
+        let images =
+            s.ok(&["get", "pods", "-l", "app=agent", "-o", "jsonpath={.items[*].spec.containers[0].image}"]);
+        (images.split_whitespace().collect::<Vec<_>>() == ["fluentd:v2"; 3]).then_some(())
+    });
+    let history = s.ok(&["rollout", "history", "daemonset/agent"]);
+    assert!(history.contains("\n1 ") && history.contains("\n2 "), "{history}");
+    let described = s.ok(&["describe", "ds", "agent"]);
+    assert!(described.contains("Created pod: agent-"), "{described}");
+}
