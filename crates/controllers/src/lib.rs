@@ -2,6 +2,7 @@
 //! controller reconciles one kind of object towards its spec, as upstream's
 //! kube-controller-manager does. Nothing here reads the datastore.
 
+pub mod deployment;
 pub mod events;
 pub mod expectations;
 pub mod informer;
@@ -22,7 +23,7 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller"];
+pub const NAMES: &[&str] = &["deployment", "replicaset", "replicationcontroller"];
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -30,6 +31,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     let on = |name: &str| !options.disabled.iter().any(|d| d == name);
     if on("replicaset") {
         replicaset::Controller::<ReplicaSet>::start(&informers);
+    }
+    if on("deployment") {
+        deployment::Controller::start(&informers);
     }
     if on("replicationcontroller") {
         replicaset::Controller::<ReplicationController>::start(&informers);
