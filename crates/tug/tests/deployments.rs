@@ -69,6 +69,17 @@ fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<
     }
 }
 
+/// The images of the pods of `app` that are not being deleted.
+fn running_images(s: &Server, app: &str) -> Vec<String> {
+    let list: Value =
+        serde_json::from_str(&s.ok(&["get", "pods", "-l", &format!("app={app}"), "-o", "json"])).unwrap();
+    let pods = list["items"].as_array().unwrap().iter();
+    let live = pods.filter(|p| p["metadata"]["deletionTimestamp"].is_null());
+    live.flat_map(|p| p["spec"]["containers"].as_array().unwrap().iter())
+        .map(|c| c["image"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn apply(s: &Server, manifest: &str) {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
     assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -479,4 +490,69 @@ fn a_stuck_rollout_scales_proportionally_and_exceeds_its_deadline() {
     assert_eq!(table[1][1], "11/15", "{table:?}");
     let unavailable = s.ok(&["get", "deploy", "stuck", "-o", "jsonpath={.status.unavailableReplicas}"]);
     assert_eq!(unavailable, "7", "{rss:?}");
+}
+
+/// The "Machine Learning with Kubernetes" tutorial's Deployment section, command for command.
+const RANDOMFOREST: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: example-deployment-randomforest
+  labels:
+    app: dep-randomforest
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: dep-randomforest
+  template:
+    metadata:
+      labels:
+        app: dep-randomforest
+    spec:
+      containers:
+        - name: simple-randomforest
+          image: aishpra/simple-randomforest
+          ports:
+          - containerPort: 5000
+";
+
+#[test]
+fn the_randomforest_tutorial() {
+    let (s, _agent) = cluster();
+    let dir = s.data_dir().join("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("deployment-randomforest.yml");
+    std::fs::write(&file, RANDOMFOREST).unwrap();
+    let out = s.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(out, "deployment.apps/example-deployment-randomforest created\n");
+    rollout_status(&s, "example-deployment-randomforest");
+    let out = s.ok(&[
+        "set",
+        "image",
+        "deployment/example-deployment-randomforest",
+        "simple-randomforest=aishpra/simple-randomforest:v2",
+    ]);
+    assert_eq!(out, "deployment.apps/example-deployment-randomforest image updated\n");
+    let out = rollout_status(&s, "example-deployment-randomforest");
+    assert!(
+        out.ends_with("deployment \"example-deployment-randomforest\" successfully rolled out\n"),
+        "{out}"
+    );
+    let images = s.ok(&["get", "pods", "-l", "app=dep-randomforest", "-o", "jsonpath={..image}"]);
+    let v2 = images.split_whitespace().filter(|i| *i == "aishpra/simple-randomforest:v2").count();
+    assert_eq!(v2, 3, "{images}");
+    let history = s.ok(&["rollout", "history", "deployment/example-deployment-randomforest"]);
+    assert_eq!(
+        history,
+        "deployment.apps/example-deployment-randomforest \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n"
+    );
+    let out = s.ok(&["rollout", "undo", "deployment/example-deployment-randomforest"]);
+    assert_eq!(out, "deployment.apps/example-deployment-randomforest rolled back\n");
+    rollout_status(&s, "example-deployment-randomforest");
+    wait_for("the first image back", Duration::from_secs(20), || {
+        let images = running_images(&s, "dep-randomforest");
+        (images == ["aishpra/simple-randomforest"; 3]).then_some(())
+    });
+    s.ok(&["delete", "deployments", "example-deployment-randomforest"]);
 }
