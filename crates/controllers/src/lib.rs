@@ -3,6 +3,7 @@
 //! kube-controller-manager does. Nothing here reads the datastore.
 
 pub mod daemonset;
+pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
@@ -39,6 +40,7 @@ impl Default for Options {
 
 /// Names of the controllers, as `--disable-controller` takes them.
 pub const NAMES: &[&str] = &[
+    "deployment",
     "replicaset",
     "replicationcontroller",
     "nodelifecycle",
@@ -75,6 +77,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     let on = |name: &str| !options.disabled.iter().any(|d| d == name);
     if on("replicaset") {
         replicaset::Controller::<ReplicaSet>::start(&informers);
+    }
+    if on("deployment") {
+        deployment::Controller::start(&informers);
     }
     if on("replicationcontroller") {
         replicaset::Controller::<ReplicationController>::start(&informers);
