@@ -5,6 +5,7 @@
 pub mod events;
 pub mod expectations;
 pub mod informer;
+pub mod job;
 pub mod owner;
 pub mod pods;
 pub mod queue;
@@ -22,7 +23,7 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller"];
+pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "job"];
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -33,6 +34,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("replicationcontroller") {
         replicaset::Controller::<ReplicationController>::start(&informers);
+    }
+    if on("job") {
+        job::Controller::start(&informers);
     }
     informers
 }
