@@ -10,6 +10,7 @@ pub mod owner;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+pub mod ttl;
 
 use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ReplicationController};
 
@@ -23,7 +24,7 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "job"];
+pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", "job", "cronjob", "ttl-after-finished"];
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -37,6 +38,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("job") {
         job::Controller::start(&informers);
+    }
+    if on("ttl-after-finished") {
+        ttl::Controller::start(&informers);
     }
     informers
 }

@@ -516,6 +516,7 @@ impl Controller {
         let mut rest = pod.metadata.finalizers.clone().unwrap_or_default();
         rest.remove(at);
         // The resourceVersion makes it conditional: a pod that changed is looked at again.
+        let rest = if rest.is_empty() { Value::Null } else { json!(rest) };
         let patch =
             json!({"metadata": {"resourceVersion": pod.metadata.resource_version, "finalizers": rest}});
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
