@@ -2,6 +2,7 @@
 //! controller reconciles one kind of object towards its spec, as upstream's
 //! kube-controller-manager does. Nothing here reads the datastore.
 
+pub mod cronjob;
 pub mod events;
 pub mod expectations;
 pub mod informer;
@@ -38,6 +39,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("job") {
         job::Controller::start(&informers);
+    }
+    if on("cronjob") {
+        cronjob::Controller::start(&informers);
     }
     if on("ttl-after-finished") {
         ttl::Controller::start(&informers);

@@ -163,3 +163,60 @@ fn jobs_complete_fail_and_index_their_pods() {
         (!out.status.success()).then_some(())
     });
 }
+
+const CRONJOB: &str = r#"{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "hello"},
+  "spec": {"schedule": "* * * * *", "suspend": true,
+    "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure",
+      "containers": [{"name": "hello", "image": "busybox"}]}}}}}}"#;
+
+#[test]
+fn a_cronjob_fires_on_schedule_and_by_hand() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, 2);
+    apply(&s, CRONJOB);
+
+    // By hand: kubectl builds the Job from the template; it runs like any other.
+    s.ok(&["create", "job", "--from=cronjob/hello", "by-hand"]);
+    wait_complete(&s, "by-hand");
+
+    // On schedule, without waiting for the next minute: a last schedule time two minutes ago
+    // makes the start time of a minute ago due as soon as the CronJob is resumed.
+    let past = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let patch = format!(r#"{{"status": {{"lastScheduleTime": "{past}"}}}}"#);
+    s.ok(&["patch", "cronjob", "hello", "--subresource=status", "--type=merge", "-p", &patch]);
+    s.ok(&["patch", "cronjob", "hello", "--type=merge", "-p", r#"{"spec": {"suspend": false}}"#]);
+    let name = eventually("a scheduled Job", 30, || {
+        let out = s.ok(&["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"]);
+        out.split_whitespace().find(|n| n.starts_with("hello-")).map(str::to_string)
+    });
+    let minutes: i64 = name.trim_start_matches("hello-").parse().expect("named by minute");
+    let stamp = jsonpath(
+        &s,
+        &["job", &name],
+        "{.metadata.annotations.batch\\.kubernetes\\.io/cronjob-scheduled-timestamp}",
+    );
+    let scheduled: jiff::Timestamp = stamp.parse().expect("an RFC 3339 timestamp");
+    assert_eq!(scheduled.as_second(), minutes * 60);
+    assert_eq!(jsonpath(&s, &["job", &name], "{.metadata.ownerReferences[0].kind}"), "CronJob");
+    wait_complete(&s, &name);
+    eventually("lastSuccessfulTime", 30, || {
+        let last =
+            jsonpath(&s, &["cronjob", "hello"], "{.status.lastScheduleTime} {.status.lastSuccessfulTime}");
+        let parts: Vec<&str> = last.split_whitespace().collect();
+        (parts.len() == 2 && parts[0].parse::<jiff::Timestamp>().ok() == Some(scheduled)).then_some(())
+    });
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=hello",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(events.contains("SuccessfulCreate") && events.contains("SawCompletedJob"), "{events}");
+    let table = rows(&s.ok(&["get", "cronjobs", "hello"]));
+    assert_eq!(table[0], ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]);
+    assert_eq!(table[1][1..7], ["*", "*", "*", "*", "*", "<none>"]);
+}

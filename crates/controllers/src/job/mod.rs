@@ -6,6 +6,7 @@
 pub mod assess;
 pub mod backoff;
 mod create;
+pub use create::api_message;
 pub mod failure_policy;
 pub mod indexes;
 pub mod rules;
