@@ -158,6 +158,19 @@ fn jobs_complete_fail_and_index_their_pods() {
     ]);
     assert!(events.contains("BackoffLimitExceeded"), "{events}");
 
+    // Suspended: no pods, the Suspended condition; resumed: it runs to completion.
+    apply(&s, &job("later", r#""suspend": true,"#, ""));
+    eventually("the Suspended condition", 30, || {
+        let reason = jsonpath(&s, &["job", "later"], "{.status.conditions[?(@.type==\"Suspended\")].reason}");
+        (reason == "JobSuspended").then_some(())
+    });
+    assert_eq!(s.ok(&["get", "pods", "-l", "job-name=later", "-o", "name"]), "");
+    assert_eq!(rows(&s.ok(&["get", "jobs", "later"]))[1][1], "Suspended");
+    s.ok(&["patch", "job", "later", "--type=merge", "-p", r#"{"spec": {"suspend": false}}"#]);
+    wait_complete(&s, "later");
+    let resumed = jsonpath(&s, &["job", "later"], "{.status.conditions[?(@.type==\"Suspended\")].reason}");
+    assert_eq!(resumed, "JobResumed");
+
     eventually("the finished Job with ttlSecondsAfterFinished: 0 to be deleted", 60, || {
         let out = s.kubectl(&["get", "job", "short"]);
         (!out.status.success()).then_some(())
