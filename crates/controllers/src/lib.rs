@@ -2,6 +2,7 @@
 //! controller reconciles one kind of object towards its spec, as upstream's
 //! kube-controller-manager does. Nothing here reads the datastore.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod expectations;
 pub mod history;
 pub mod informer;
+pub mod job;
 pub mod nodelifecycle;
 pub mod owner;
 pub mod pods;
@@ -17,6 +19,7 @@ pub mod queue;
 pub mod replicaset;
 pub mod runner;
 pub mod statefulset;
+pub mod ttl;
 
 use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ReplicationController};
 
@@ -48,6 +51,9 @@ pub const NAMES: &[&str] = &[
     "daemonset",
     "endpoint",
     "endpointslice",
+    "job",
+    "cronjob",
+    "ttl-after-finished",
 ];
 
 /// The Lease the controller manager leads by, as upstream's.
@@ -98,6 +104,15 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("endpointslice") {
         endpointslice::EndpointSliceSync::start(&informers);
+    }
+    if on("job") {
+        job::Controller::start(&informers);
+    }
+    if on("cronjob") {
+        cronjob::Controller::start(&informers);
+    }
+    if on("ttl-after-finished") {
+        ttl::Controller::start(&informers);
     }
     informers
 }

@@ -1,0 +1,235 @@
+//! End to end: the Job, CronJob and TTL-after-finished controllers inside `tug server`, with
+//! pods run by simulated nodes (`tug agent --simulate 2`), driven with the real kubectl.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{Server, TUG, rows};
+
+/// A running `tug agent --simulate N`; killed when dropped.
+struct Agent(Child);
+
+impl Agent {
+    fn start(s: &Server, nodes: usize) -> Agent {
+        let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
+        let url = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("a server line");
+        let token = std::fs::read_to_string(s.data_dir().join("token")).unwrap();
+        let mut child = Command::new(TUG)
+            .args(["agent", "--server", url, "--token", token.trim(), "--simulate", &nodes.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tug agent starts");
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[agent] {line}");
+            }
+        });
+        Agent(child)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, for up to `secs` seconds.
+fn eventually<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn apply(s: &Server, manifest: &str) {
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn job(name: &str, spec: &str, annotations: &str) -> String {
+    format!(
+        r#"{{"apiVersion": "batch/v1", "kind": "Job", "metadata": {{"name": "{name}"}},
+  "spec": {{{spec}
+    "template": {{"metadata": {{"annotations": {{{annotations}}}}},
+                 "spec": {{"restartPolicy": "Never", "containers": [{{"name": "main", "image": "busybox"}}]}}}}}}}}"#
+    )
+}
+
+fn jsonpath(s: &Server, what: &[&str], path: &str) -> String {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let jp = format!("jsonpath={path}");
+    args.extend_from_slice(&["-o", &jp]);
+    s.ok(&args)
+}
+
+fn wait_complete(s: &Server, name: &str) {
+    let out = s.kubectl(&["wait", "--for=condition=complete", &format!("job/{name}"), "--timeout=60s"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn jobs_complete_fail_and_index_their_pods() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, 2);
+
+    // completions 3, parallelism 2: three pods succeed, never more than two at once.
+    apply(&s, &job("pi", r#""completions": 3, "parallelism": 2,"#, ""));
+    // A Job that fails every time, with one retry allowed.
+    apply(&s, &job("broken", r#""backoffLimit": 1,"#, r#""sim.tugboat.dev/exit-code": "1""#));
+    // Indexed: pods named and labelled by index.
+    apply(&s, &job("indexed", r#""completions": 3, "parallelism": 3, "completionMode": "Indexed","#, ""));
+    // Deleted as soon as it is done.
+    apply(&s, &job("short", r#""ttlSecondsAfterFinished": 0,"#, ""));
+
+    wait_complete(&s, "pi");
+    let table = rows(&s.ok(&["get", "jobs", "pi"]));
+    assert_eq!(table[0], ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]);
+    assert_eq!(table[1][1..3], ["Complete", "3/3"]);
+    assert_eq!(
+        jsonpath(&s, &["job", "pi"], "{.status.succeeded}/{.status.ready}/{.status.terminating}"),
+        "3/0/0"
+    );
+    let conditions = jsonpath(&s, &["job", "pi"], "{.status.conditions[*].type}");
+    assert_eq!(conditions, "SuccessCriteriaMet Complete");
+    assert!(!jsonpath(&s, &["job", "pi"], "{.status.completionTime}").is_empty());
+    // Every pod is counted and released: no tracking finalizer is left behind.
+    let finalizers =
+        s.ok(&["get", "pods", "-l", "job-name=pi", "-o", "jsonpath={.items[*].metadata.finalizers}"]);
+    assert!(!finalizers.contains("job-tracking"), "{finalizers}");
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=pi",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(events.contains("SuccessfulCreate") && events.contains("Completed"), "{events}");
+
+    wait_complete(&s, "indexed");
+    assert_eq!(jsonpath(&s, &["job", "indexed"], "{.status.completedIndexes}"), "0-2");
+    let names = s.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "job-name=indexed",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.labels.batch\\.kubernetes\\.io/job-completion-index} {.spec.hostname} {.metadata.name}{\"\\n\"}{end}",
+    ]);
+    let mut lines: Vec<&str> = names.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 3, "{names}");
+    for (i, line) in lines.iter().enumerate() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert_eq!(parts[..2], [i.to_string().as_str(), format!("indexed-{i}").as_str()], "{line}");
+        assert!(parts[2].starts_with(&format!("indexed-{i}-")), "{line}");
+    }
+
+    let out = s.kubectl(&["wait", "--for=condition=failed", "job/broken", "--timeout=60s"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let failed = jsonpath(
+        &s,
+        &["job", "broken"],
+        "{.status.conditions[?(@.type==\"Failed\")].reason} {.status.failed}",
+    );
+    assert_eq!(failed, "BackoffLimitExceeded 2");
+    assert_eq!(rows(&s.ok(&["get", "jobs", "broken"]))[1][1..3], ["Failed", "0/1"]);
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=broken",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(events.contains("BackoffLimitExceeded"), "{events}");
+
+    // Suspended: no pods, the Suspended condition; resumed: it runs to completion.
+    apply(&s, &job("later", r#""suspend": true,"#, ""));
+    eventually("the Suspended condition", 30, || {
+        let reason = jsonpath(&s, &["job", "later"], "{.status.conditions[?(@.type==\"Suspended\")].reason}");
+        (reason == "JobSuspended").then_some(())
+    });
+    assert_eq!(s.ok(&["get", "pods", "-l", "job-name=later", "-o", "name"]), "");
+    assert_eq!(rows(&s.ok(&["get", "jobs", "later"]))[1][1], "Suspended");
+    s.ok(&["patch", "job", "later", "--type=merge", "-p", r#"{"spec": {"suspend": false}}"#]);
+    wait_complete(&s, "later");
+    let resumed = jsonpath(&s, &["job", "later"], "{.status.conditions[?(@.type==\"Suspended\")].reason}");
+    assert_eq!(resumed, "JobResumed");
+
+    eventually("the finished Job with ttlSecondsAfterFinished: 0 to be deleted", 60, || {
+        let out = s.kubectl(&["get", "job", "short"]);
+        (!out.status.success()).then_some(())
+    });
+}
+
+const CRONJOB: &str = r#"{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "hello"},
+  "spec": {"schedule": "* * * * *", "suspend": true,
+    "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure",
+      "containers": [{"name": "hello", "image": "busybox"}]}}}}}}"#;
+
+#[test]
+fn a_cronjob_fires_on_schedule_and_by_hand() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, 2);
+    apply(&s, CRONJOB);
+
+    // By hand: kubectl builds the Job from the template; it runs like any other.
+    s.ok(&["create", "job", "--from=cronjob/hello", "by-hand"]);
+    wait_complete(&s, "by-hand");
+
+    // On schedule, without waiting for the next minute: a last schedule time two minutes ago
+    // makes the start time of a minute ago due as soon as the CronJob is resumed.
+    let past = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let patch = format!(r#"{{"status": {{"lastScheduleTime": "{past}"}}}}"#);
+    s.ok(&["patch", "cronjob", "hello", "--subresource=status", "--type=merge", "-p", &patch]);
+    s.ok(&["patch", "cronjob", "hello", "--type=merge", "-p", r#"{"spec": {"suspend": false}}"#]);
+    let name = eventually("a scheduled Job", 30, || {
+        let out = s.ok(&["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"]);
+        out.split_whitespace().find(|n| n.starts_with("hello-")).map(str::to_string)
+    });
+    let minutes: i64 = name.trim_start_matches("hello-").parse().expect("named by minute");
+    let stamp = jsonpath(
+        &s,
+        &["job", &name],
+        "{.metadata.annotations.batch\\.kubernetes\\.io/cronjob-scheduled-timestamp}",
+    );
+    let scheduled: jiff::Timestamp = stamp.parse().expect("an RFC 3339 timestamp");
+    assert_eq!(scheduled.as_second(), minutes * 60);
+    assert_eq!(jsonpath(&s, &["job", &name], "{.metadata.ownerReferences[0].kind}"), "CronJob");
+    wait_complete(&s, &name);
+    eventually("lastSuccessfulTime", 30, || {
+        let last =
+            jsonpath(&s, &["cronjob", "hello"], "{.status.lastScheduleTime} {.status.lastSuccessfulTime}");
+        let parts: Vec<&str> = last.split_whitespace().collect();
+        (parts.len() == 2 && parts[0].parse::<jiff::Timestamp>().ok() == Some(scheduled)).then_some(())
+    });
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=hello",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(events.contains("SuccessfulCreate") && events.contains("SawCompletedJob"), "{events}");
+    let table = rows(&s.ok(&["get", "cronjobs", "hello"]));
+    assert_eq!(table[0], ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]);
+    assert_eq!(table[1][1..7], ["*", "*", "*", "*", "*", "<none>"]);
+}
