@@ -2,8 +2,10 @@
 //! controller reconciles one kind of object towards its spec, as upstream's
 //! kube-controller-manager does. Nothing here reads the datastore.
 
+pub mod discovery;
 pub mod events;
 pub mod expectations;
+pub mod gc;
 pub mod informer;
 pub mod owner;
 pub mod pods;
@@ -22,7 +24,11 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller"];
+pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", GARBAGE_COLLECTOR];
+
+/// The garbage collector's name: the API server adds `orphan` and `foregroundDeletion`
+/// finalizers only when it runs.
+pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
 pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
@@ -33,6 +39,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("replicationcontroller") {
         replicaset::Controller::<ReplicationController>::start(&informers);
+    }
+    if on(GARBAGE_COLLECTOR) {
+        gc::GarbageCollector::start(&informers);
     }
     informers
 }
