@@ -7,10 +7,14 @@ pub mod events;
 pub mod expectations;
 pub mod gc;
 pub mod informer;
+pub mod namespace;
 pub mod owner;
+pub mod podgc;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+pub mod rootca;
+pub mod serviceaccount;
 
 use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ReplicationController};
 
@@ -24,7 +28,15 @@ pub struct Options {
 }
 
 /// Names of the controllers, as `--disable-controller` takes them.
-pub const NAMES: &[&str] = &["replicaset", "replicationcontroller", GARBAGE_COLLECTOR];
+pub const NAMES: &[&str] = &[
+    "replicaset",
+    "replicationcontroller",
+    GARBAGE_COLLECTOR,
+    "namespace",
+    "serviceaccount",
+    "root-ca-cert-publisher",
+    "podgc",
+];
 
 /// The garbage collector's name: the API server adds `orphan` and `foregroundDeletion`
 /// finalizers only when it runs.
@@ -42,6 +54,18 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on(GARBAGE_COLLECTOR) {
         gc::GarbageCollector::start(&informers);
+    }
+    if on("namespace") {
+        namespace::Controller::start(&informers);
+    }
+    if on("serviceaccount") {
+        serviceaccount::Controller::start(&informers);
+    }
+    if on("root-ca-cert-publisher") {
+        rootca::Controller::start(&informers);
+    }
+    if on("podgc") {
+        podgc::start(&informers);
     }
     informers
 }
