@@ -393,6 +393,7 @@ mod tests {
                     watch_path: false,
                 },
                 table: false,
+                partial: false,
             },
             filter,
             timeout: DEFAULT_TIMEOUT,
