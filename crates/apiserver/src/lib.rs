@@ -45,6 +45,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub bind_address: String,
     pub port: u16,
+    /// A garbage collector runs beside this server (see [`AppState::gc_enabled`]).
+    pub gc_enabled: bool,
 }
 
 /// A running API server.
@@ -93,7 +95,7 @@ impl ApiServer {
             store,
             registry,
             cache,
-            gc_enabled: false,
+            gc_enabled: config.gc_enabled,
             advertise: format!("{local_host}:{}", addr.port()),
             signer,
         };

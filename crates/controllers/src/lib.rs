@@ -5,19 +5,25 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod discovery;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod expectations;
+pub mod gc;
 pub mod history;
 pub mod informer;
 pub mod job;
+pub mod namespace;
 pub mod nodelifecycle;
 pub mod owner;
+pub mod podgc;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+pub mod rootca;
 pub mod runner;
+pub mod serviceaccount;
 pub mod statefulset;
 pub mod ttl;
 
@@ -54,7 +60,16 @@ pub const NAMES: &[&str] = &[
     "job",
     "cronjob",
     "ttl-after-finished",
+    GARBAGE_COLLECTOR,
+    "namespace",
+    "serviceaccount",
+    "root-ca-cert-publisher",
+    "podgc",
 ];
+
+/// The garbage collector's name: the API server adds `orphan` and `foregroundDeletion`
+/// finalizers only when it runs.
+pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 
 /// The Lease the controller manager leads by, as upstream's.
 pub const LEASE_NAME: &str = "kube-controller-manager";
@@ -113,6 +128,21 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("ttl-after-finished") {
         ttl::Controller::start(&informers);
+    }
+    if on(GARBAGE_COLLECTOR) {
+        gc::GarbageCollector::start(&informers);
+    }
+    if on("namespace") {
+        namespace::Controller::start(&informers);
+    }
+    if on("serviceaccount") {
+        serviceaccount::Controller::start(&informers);
+    }
+    if on("root-ca-cert-publisher") {
+        rootca::Controller::start(&informers);
+    }
+    if on("podgc") {
+        podgc::start(&informers);
     }
     informers
 }

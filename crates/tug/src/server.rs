@@ -25,6 +25,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         bind_address: args.bind_address.clone(),
         port: args.https_port,
+        gc_enabled: gc_enabled(&args.disabled_controllers),
     };
     let api =
         tug_apiserver::ApiServer::start(config, store.clone()).await.context("starting the API server")?;
@@ -58,6 +59,12 @@ async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) ->
     };
     tokio::spawn(tug_controllers::run(client, options));
     Ok(())
+}
+
+/// Whether the garbage collector runs: the API server then leaves `orphan` and
+/// `foregroundDeletion` finalizers for it, as upstream's does only with one running.
+fn gc_enabled(disabled: &[String]) -> bool {
+    !disabled.iter().any(|c| c == "all" || c == tug_controllers::GARBAGE_COLLECTOR)
 }
 
 /// Runs the scheduler on a thread of its own (named `tug-scheduler`, so that its CPU shows

@@ -209,6 +209,34 @@ pub fn plan(kind: &str, current: &Value, options: &Options, node_exists: bool, g
     if changed { Plan::Mark(next) } else { Plan::Pending }
 }
 
+/// Decides a Namespace delete, as upstream's namespace storage: the first delete marks it
+/// (deletionTimestamp, `status.phase: Terminating`) and the namespace controller empties it and
+/// removes `kubernetes` from `spec.finalizers` through `finalize`; the namespace goes once both
+/// finalizer lists are empty (see `write::commit`). A namespace with neither goes at once.
+pub fn plan_namespace(current: &Value, options: &Options, gc: bool, now: i64) -> Plan {
+    let spec_finalized =
+        current.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    let terminating = |mut ns: Value| {
+        let m = metadata_mut(&mut ns);
+        if !m.contains_key("deletionTimestamp") {
+            m.insert("deletionTimestamp".into(), json!(timestamp(now)));
+        }
+        match ns.get_mut("status").and_then(Value::as_object_mut) {
+            Some(status) => {
+                status.insert("phase".into(), json!("Terminating"));
+            }
+            None => ns["status"] = json!({"phase": "Terminating"}),
+        }
+        ns
+    };
+    let next = match plan("Namespace", current, options, false, gc, now) {
+        Plan::Remove if spec_finalized => return Plan::Remove,
+        Plan::Remove | Plan::Pending => terminating(current.clone()),
+        Plan::Mark(next) => terminating(next),
+    };
+    if next == *current { Plan::Pending } else { Plan::Mark(next) }
+}
+
 fn add(finalizers: &mut Vec<Value>, name: &str) {
     if !finalizers.iter().any(|f| f == name) {
         finalizers.push(json!(name));
@@ -313,9 +341,8 @@ async fn delete_one(state: &AppState, target: &Target, options: &Options) -> Res
             _ => false,
         };
         let now = jiff::Timestamp::now().as_second();
-        // Namespaces finish through their own contents deletion below.
         let planned = if kind == "Namespace" {
-            Plan::Remove
+            plan_namespace(&current, options, state.gc_enabled, now)
         } else {
             plan(kind, &current, options, node_exists, state.gc_enabled, now)
         };
@@ -332,10 +359,6 @@ async fn delete_one(state: &AppState, target: &Target, options: &Options) -> Res
         }
         if options.dry_run {
             return Ok(current);
-        }
-        if kind == "Namespace" {
-            super::write::delete_namespace_contents(state, target.name.as_deref().unwrap_or_default())
-                .await?;
         }
         if kind == "CustomResourceDefinition" {
             // Upstream's customresourcecleanup finalizer: the definition takes its objects along.

@@ -402,10 +402,28 @@ fn prepare_update(target: &Target, current: &Value, mut next: Value) -> Result<V
             check_ephemeral_containers(current, &merged, name)?;
             merged
         }
+        // A Namespace's finalize changes `spec.finalizers` only.
+        Some("finalize") => {
+            let mut merged = current.clone();
+            merged["spec"]["finalizers"] =
+                next.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+            merged
+        }
         Some(other) => {
             return Err(ApiError::method_not_allowed(format!("updating {other} is not supported yet")).into());
         }
         None => {
+            // A Namespace's finalizers change through `finalize` only.
+            if is_namespace(res) {
+                match current.pointer("/spec/finalizers") {
+                    Some(f) => next["spec"]["finalizers"] = f.clone(),
+                    None => {
+                        if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
+                            spec.remove("finalizers");
+                        }
+                    }
+                }
+            }
             if has_status {
                 match current.get("status") {
                     Some(status) => next["status"] = status.clone(),
@@ -552,6 +570,12 @@ impl Manager {
     }
 }
 
+const NAMESPACE_PREFIX: &str = "/registry/core/namespaces/";
+
+fn is_namespace(res: &tug_api::resources::Resource) -> bool {
+    res.kind == "Namespace" && res.group.is_empty() && !res.custom
+}
+
 pub(super) fn is_service(res: &tug_api::resources::Resource) -> bool {
     res.kind == "Service" && res.group.is_empty()
 }
@@ -611,7 +635,10 @@ pub(super) async fn commit(
     // and no grace period is running (a terminating pod waits for its kubelet).
     let finished = next.pointer("/metadata/deletionTimestamp").is_some()
         && next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
-        && next.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0;
+        && next.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0
+        // A namespace also waits for its own finalizers (the namespace controller's `kubernetes`).
+        && (!current.key.starts_with(NAMESPACE_PREFIX)
+            || next.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty));
     let mut next = next;
     let service = current_is_service(current);
     if service && !finished {
@@ -784,15 +811,6 @@ async fn server_side_apply(
         }
     }
     Err(conflict(&target))
-}
-
-/// Deletes every object in a namespace. Interim: the namespace controller (scheduler and
-/// controllers issue) takes this over, with upstream's Terminating phase and finalizer.
-pub(super) async fn delete_namespace_contents(state: &AppState, ns: &str) -> Result<(), Error> {
-    for res in state.registry.all().iter().filter(|r| r.namespaced) {
-        delete_prefix(state, &format!("{}{ns}/", res.key_prefix())).await?;
-    }
-    Ok(())
 }
 
 /// Deletes every object stored under `prefix`.

@@ -78,3 +78,33 @@ fn propagation_policies_become_finalizers_when_a_collector_runs() {
     assert_eq!(next["metadata"]["finalizers"], json!(["foregroundDeletion"]));
     assert_eq!(plan("ReplicaSet", &rs, &background, false, true, NOW), Plan::Remove);
 }
+
+fn namespace(finalizers: &[&str]) -> Value {
+    json!({
+        "kind": "Namespace",
+        "metadata": {"name": "ns"},
+        "spec": {"finalizers": finalizers},
+        "status": {"phase": "Active"},
+    })
+}
+
+#[test]
+fn a_namespace_delete_marks_it_terminating_until_finalized() {
+    let next = marked(plan_namespace(&namespace(&["kubernetes"]), &Options::default(), true, NOW));
+    assert_eq!(next["status"]["phase"], "Terminating");
+    assert_eq!(next["metadata"]["deletionTimestamp"], timestamp(NOW));
+    // Asked again while terminating: nothing changes.
+    assert_eq!(plan_namespace(&next, &Options::default(), true, NOW + 5), Plan::Pending);
+    // Finalized: the next delete removes it.
+    let mut finalized = next.clone();
+    finalized["spec"]["finalizers"] = json!([]);
+    assert_eq!(plan_namespace(&finalized, &Options::default(), true, NOW + 5), Plan::Remove);
+}
+
+#[test]
+fn a_namespace_deleted_with_orphan_propagation_keeps_the_orphan_finalizer() {
+    let orphan = Options { propagation: Some(Propagation::Orphan), ..Options::default() };
+    let next = marked(plan_namespace(&namespace(&[]), &orphan, true, NOW));
+    assert_eq!(next["metadata"]["finalizers"], json!([ORPHAN_FINALIZER]));
+    assert_eq!(next["status"]["phase"], "Terminating");
+}
