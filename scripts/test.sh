@@ -12,7 +12,7 @@ cargo fmt --all -- --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --all-targets --locked 2>&1 | tee "$log" || status=$?
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The cluster tests shipped inside the published kube-client crate, against a fresh server.
 TUG_BIN=target/debug/tug bash scripts/kube-client-tests.sh 2>&1 | tee -a "$log" || status=$?
 

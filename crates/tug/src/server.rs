@@ -52,7 +52,7 @@ async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) ->
     if args.disabled_controllers.iter().any(|c| c == "all") {
         return Ok(());
     }
-    let client = admin_client(&api.kubeconfig).await?;
+    let client = admin_client(&api.kubeconfig, "kube-controller-manager").await?;
     let options = tug_controllers::Options {
         disabled: args.disabled_controllers.clone(),
         node_monitor_grace_period: args.node_monitor_grace_period,
@@ -79,7 +79,7 @@ fn start_scheduler(kubeconfig: std::path::PathBuf) -> anyhow::Result<()> {
         .name("tug-scheduler".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let result = match admin_client(&kubeconfig).await {
+                let result = match admin_client(&kubeconfig, "kube-scheduler").await {
                     Ok(client) => tug_scheduler::run(client, tug_scheduler::identity()).await,
                     Err(err) => Err(err),
                 };
@@ -94,13 +94,22 @@ fn start_scheduler(kubeconfig: std::path::PathBuf) -> anyhow::Result<()> {
 
 /// A client of this server with the admin credentials it wrote: the scheduler and controllers
 /// go through the API like any other client.
-async fn admin_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+/// `component` names it in the User-Agent, which the API server takes as the default field
+/// manager (`kube-controller-manager`, `kube-scheduler`), as upstream's components do.
+async fn admin_client(kubeconfig: &std::path::Path, component: &str) -> anyhow::Result<kube::Client> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let file = Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("reading the admin kubeconfig {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+    let mut config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
         .await
         .context("loading the admin kubeconfig")?;
+    let agent = format!(
+        "{component}/v1.35.0 (linux/{}) tugboat/{}",
+        std::env::consts::ARCH,
+        env!("CARGO_PKG_VERSION")
+    );
+    let agent = http::HeaderValue::from_str(&agent).context("the User-Agent header")?;
+    config.headers.push((http::header::USER_AGENT, agent));
     kube::Client::try_from(config).context("building the admin client")
 }
 
