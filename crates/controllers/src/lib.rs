@@ -6,6 +6,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod discovery;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
@@ -65,6 +66,7 @@ pub const NAMES: &[&str] = &[
     "serviceaccount",
     "root-ca-cert-publisher",
     "podgc",
+    "disruption",
 ];
 
 /// The garbage collector's name: the API server adds `orphan` and `foregroundDeletion`
@@ -143,6 +145,9 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("podgc") {
         podgc::start(&informers);
+    }
+    if on("disruption") {
+        disruption::Controller::start(&informers);
     }
     informers
 }

@@ -513,7 +513,8 @@ fn events_are_one_resource_in_two_groups() {
 
 #[test]
 fn create_a_job_from_a_cronjob() {
-    let s = Server::start();
+    // Controllers off: this checks what kubectl itself sends, before any controller acts.
+    let s = Server::start_with(tempfile::tempdir().unwrap(), &["--disable-controller", "all"]);
     s.ok(&["create", "cronjob", "cj", "--image=busybox", "--schedule=*/5 * * * *", "--", "date"]);
     assert_eq!(s.ok(&["create", "job", "manual", "--from=cronjob/cj"]), "job.batch/manual created\n");
     let owner = s.ok(&[

@@ -4,6 +4,7 @@
 mod allocate;
 mod binding;
 mod delete;
+mod eviction;
 pub(crate) mod raw;
 mod read;
 mod scale;
@@ -267,6 +268,9 @@ async fn dispatch(
         (Method::GET, true) if watching => watch::watch(state, target, params, headers).await,
         (Method::GET, true) => read::get(state, target, headers).await,
         (Method::POST, false) => write::create(state, target, params, caller, headers, body).await,
+        (Method::POST, true) if eviction::is_eviction(&target) => {
+            eviction::create(state, target, params, headers, body).await
+        }
         (Method::POST, true) if is_pod_binding(&target) => {
             binding::create(state, target, params, headers, body).await
         }
