@@ -84,23 +84,9 @@ impl Controller {
                 }
             }
         });
-        tokio::spawn(async move {
-            loop {
-                let key = me.queue.next().await;
-                match me.sync(&key).await {
-                    Ok(requeue) => {
-                        me.queue.forget(&key);
-                        if let Some(after) = requeue {
-                            me.queue.add_after(key.clone(), after);
-                        }
-                    }
-                    Err(err) => {
-                        tracing::debug!(error = %err, %key, "disruption budget sync failed");
-                        me.queue.add_rate_limited(key.clone());
-                    }
-                }
-                me.queue.done(&key);
-            }
+        crate::runner::spawn_workers(me.queue.clone(), 1, "disruption-controller", move |key| {
+            let me = me.clone();
+            async move { me.sync(&key).await }
         });
     }
 

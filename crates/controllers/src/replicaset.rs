@@ -23,6 +23,7 @@ use crate::{
     owner::{Selector, controller_of, controller_ref},
     pods,
     queue::Queue,
+    runner::api_message,
 };
 
 /// Upstream's cap on pods created or deleted in one sync.
@@ -128,10 +129,10 @@ impl<R: Replicated> Controller<R> {
             }
             watcher.follow(owner_changes, pod_changes).await;
         });
-        for _ in 0..WORKERS {
-            let worker = me.clone();
-            tokio::spawn(async move { worker.work().await });
-        }
+        crate::runner::spawn_workers(me.queue.clone(), WORKERS, R::COMPONENT, move |key| {
+            let me = me.clone();
+            async move { me.sync(&key).await }
+        });
     }
 
     async fn follow(
@@ -220,25 +221,6 @@ impl<R: Replicated> Controller<R> {
                     self.queue.add(key);
                 }
             }
-        }
-    }
-
-    async fn work(&self) {
-        loop {
-            let key = self.queue.next().await;
-            match self.sync(&key).await {
-                Ok(requeue) => {
-                    self.queue.forget(&key);
-                    if let Some(after) = requeue {
-                        self.queue.add_after(key.clone(), after);
-                    }
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, %key, controller = R::COMPONENT, "sync failed; retrying");
-                    self.queue.add_rate_limited(key.clone());
-                }
-            }
-            self.queue.done(&key);
         }
     }
 
@@ -431,12 +413,4 @@ impl<R: Replicated> Controller<R> {
 
 fn node_of(pod: &Pod) -> String {
     pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()
-}
-
-/// The message of an API error, as upstream's events quote it.
-fn api_message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(e) => e.message.clone(),
-        other => other.to_string(),
-    }
 }

@@ -66,10 +66,10 @@ impl Controller {
             watcher.resync();
             watcher.follow(deployments, replica_sets, pods).await;
         });
-        for _ in 0..WORKERS {
-            let worker = me.clone();
-            tokio::spawn(async move { worker.work().await });
-        }
+        crate::runner::spawn_workers(me.queue.clone(), WORKERS, COMPONENT, move |key| {
+            let me = me.clone();
+            async move { me.sync(&key).await }
+        });
     }
 
     async fn follow(
@@ -152,25 +152,6 @@ impl Controller {
             && self.deployments.get(&key).is_some_and(|d| util::is_recreate(&d))
         {
             self.queue.add(key);
-        }
-    }
-
-    async fn work(&self) {
-        loop {
-            let key = self.queue.next().await;
-            match self.sync(&key).await {
-                Ok(requeue) => {
-                    self.queue.forget(&key);
-                    if let Some(after) = requeue {
-                        self.queue.add_after(key.clone(), after);
-                    }
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, %key, controller = COMPONENT, "sync failed; retrying");
-                    self.queue.add_rate_limited(key.clone());
-                }
-            }
-            self.queue.done(&key);
         }
     }
 

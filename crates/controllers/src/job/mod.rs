@@ -83,10 +83,10 @@ impl Controller {
             }
             watcher.follow(job_changes, pod_changes).await;
         });
-        for _ in 0..WORKERS {
-            let worker = me.clone();
-            tokio::spawn(async move { worker.work().await });
-        }
+        crate::runner::spawn_workers(me.queue.clone(), WORKERS, COMPONENT, move |key| {
+            let me = me.clone();
+            async move { me.sync(&key).await }
+        });
     }
 
     async fn follow(
@@ -167,25 +167,6 @@ impl Controller {
                 tracing::debug!(error = %err, pod = %pod.name_any(), "could not release an orphan pod");
             }
         });
-    }
-
-    async fn work(&self) {
-        loop {
-            let key = self.queue.next().await;
-            match self.sync(&key).await {
-                Ok(requeue) => {
-                    self.queue.forget(&key);
-                    if let Some(after) = requeue {
-                        self.queue.add_after(key.clone(), after);
-                    }
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, %key, "job sync failed; retrying");
-                    self.queue.add_rate_limited(key.clone());
-                }
-            }
-            self.queue.done(&key);
-        }
     }
 
     fn forget(&self, key: &Key) {
