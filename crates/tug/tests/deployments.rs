@@ -6,50 +6,18 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
-use common::{Server, TUG, rows};
+use common::{Agent, Server, rows};
 use serde_json::Value;
-
-/// A running `tug agent`; killed when dropped.
-struct Agent(Child);
-
-impl Agent {
-    fn start(s: &Server, nodes: usize) -> Agent {
-        let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
-        let url = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("a server line");
-        let token = std::fs::read_to_string(s.data_dir().join("token")).unwrap();
-        let mut child = Command::new(TUG)
-            .args(["agent", "--server", url, "--token", token.trim(), "--simulate", &nodes.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tug agent starts");
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[agent] {line}");
-            }
-        });
-        Agent(child)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A server with three simulated nodes, Ready.
 fn cluster() -> (Server, Agent) {
     let s = Server::start();
-    let agent = Agent::start(&s, 3);
+    let agent = Agent::start(&s, &["--simulate", "3"]);
     wait_for("3 Ready nodes", Duration::from_secs(30), || {
         let table = rows(&s.ok(&["get", "nodes"]));
         (table.len() == 4 && table[1..].iter().all(|r| r[1] == "Ready")).then_some(())

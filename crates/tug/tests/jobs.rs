@@ -3,44 +3,9 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{Server, TUG, rows};
-
-/// A running `tug agent --simulate N`; killed when dropped.
-struct Agent(Child);
-
-impl Agent {
-    fn start(s: &Server, nodes: usize) -> Agent {
-        let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
-        let url = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("a server line");
-        let token = std::fs::read_to_string(s.data_dir().join("token")).unwrap();
-        let mut child = Command::new(TUG)
-            .args(["agent", "--server", url, "--token", token.trim(), "--simulate", &nodes.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tug agent starts");
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[agent] {line}");
-            }
-        });
-        Agent(child)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Agent, Server, rows};
 
 /// Polls `check` until it returns `Some`, for up to `secs` seconds.
 fn eventually<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
@@ -84,7 +49,7 @@ fn wait_complete(s: &Server, name: &str) {
 #[test]
 fn jobs_complete_fail_and_index_their_pods() {
     let s = Server::start();
-    let _agent = Agent::start(&s, 2);
+    let _agent = Agent::start(&s, &["--simulate", "2"]);
 
     // completions 3, parallelism 2: three pods succeed, never more than two at once.
     apply(&s, &job("pi", r#""completions": 3, "parallelism": 2,"#, ""));
@@ -185,7 +150,7 @@ const CRONJOB: &str = r#"{"apiVersion": "batch/v1", "kind": "CronJob", "metadata
 #[test]
 fn a_cronjob_fires_on_schedule_and_by_hand() {
     let s = Server::start();
-    let _agent = Agent::start(&s, 2);
+    let _agent = Agent::start(&s, &["--simulate", "2"]);
     apply(&s, CRONJOB);
 
     // By hand: kubectl builds the Job from the template; it runs like any other.

@@ -3,46 +3,10 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{Server, TUG, rows};
+use common::{Agent, Server, rows};
 use serde_json::Value;
-
-/// A running `tug agent`; killed when dropped.
-struct Agent(Child);
-
-impl Agent {
-    fn start(s: &Server, nodes: usize, prefix: &str) -> Agent {
-        let kubeconfig = std::fs::read_to_string(s.kubeconfig()).unwrap();
-        let url = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string();
-        let token = std::fs::read_to_string(s.data_dir().join("token")).unwrap().trim().to_string();
-        let mut child = Command::new(TUG)
-            .args(["agent", "--server", &url, "--token", &token, "--simulate", &nodes.to_string()])
-            .args(["--node-name-prefix", prefix])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tug agent starts");
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[agent] {line}");
-            }
-        });
-        Agent(child)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Polls `check` until it returns `Some`, for up to a minute.
 fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
@@ -137,7 +101,7 @@ spec:
 #[test]
 fn a_statefulset_creates_in_order_scales_down_from_the_top_and_keeps_its_claims() {
     let s = Server::start();
-    let _agent = Agent::start(&s, 3, "sim-node-");
+    let _agent = Agent::start(&s, &["--simulate", "3", "--node-name-prefix", "sim-node-"]);
     wait_for_nodes(&s, 3);
     apply(&s, STATEFULSET);
 
@@ -296,7 +260,7 @@ fn daemon_pods_on(s: &Server, count: usize) -> Vec<Seen> {
 #[test]
 fn a_daemonset_runs_one_pod_per_node_and_follows_nodes() {
     let s = Server::start();
-    let _agent = Agent::start(&s, 3, "sim-node-");
+    let _agent = Agent::start(&s, &["--simulate", "3", "--node-name-prefix", "sim-node-"]);
     wait_for_nodes(&s, 3);
     apply(&s, DAEMONSET);
     let seen = daemon_pods_on(&s, 3);
@@ -323,12 +287,11 @@ fn a_daemonset_runs_one_pod_per_node_and_follows_nodes() {
     assert_eq!(table[1][1..6], ["3", "3", "3", "3", "3"], "{table:?}");
 
     // A new node gets a pod; a deleted node's pod goes.
-    let mut extra = Agent::start(&s, 1, "extra-node-");
+    let extra = Agent::start(&s, &["--simulate", "1", "--node-name-prefix", "extra-node-"]);
     wait_for_nodes(&s, 4);
     let seen = daemon_pods_on(&s, 4);
     assert!(seen.iter().any(|p| p.node == "extra-node-0"), "{seen:?}");
-    let _ = extra.0.kill();
-    let _ = extra.0.wait();
+    drop(extra);
     s.ok(&["delete", "node", "extra-node-0"]);
     eventually("the deleted node's daemon pod gone", || {
         let seen = pods(&s, "app=agent");
