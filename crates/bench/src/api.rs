@@ -107,14 +107,20 @@ impl Server {
     }
 
     pub(crate) fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let kib: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        kib / 1024.0
+        crate::procstat::memory_mib(self.child.id(), "VmRSS")
+    }
+
+    /// The server's URL, as its kubeconfig names it, and the join token it wrote.
+    pub(crate) fn join(&self) -> anyhow::Result<(String, String)> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let url = kubeconfig
+            .clusters
+            .iter()
+            .find_map(|c| c.cluster.as_ref()?.server.clone())
+            .context("no server in the kubeconfig")?;
+        let dir = self.kubeconfig.parent().context("the kubeconfig's directory")?;
+        let token = std::fs::read_to_string(dir.join("token")).context("reading the join token")?;
+        Ok((url, token.trim().to_string()))
     }
 
     pub(crate) async fn client(&self) -> anyhow::Result<Client> {

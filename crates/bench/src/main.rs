@@ -1,10 +1,12 @@
 //! `tug-bench`: runs a benchmark, prints its table, and can record it in BENCHMARKS.md.
 
 mod api;
+mod controllers;
 mod crash;
 mod datastore;
 #[cfg(feature = "engines")]
 mod engines;
+mod procstat;
 mod report;
 mod scheduler;
 mod stats;
@@ -45,6 +47,15 @@ enum Command {
     },
     /// The scheduler: scheduler_perf-style workloads on a real `tug server` with Node objects.
     Scheduler {
+        #[arg(long)]
+        record: Option<PathBuf>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "/var/tmp")]
+        scratch: PathBuf,
+    },
+    /// The controllers: a 5,000-replica Deployment created and rolled on simulated nodes.
+    Controllers {
         #[arg(long)]
         record: Option<PathBuf>,
         #[arg(long)]
@@ -96,6 +107,15 @@ async fn main() -> anyhow::Result<()> {
             if let Some(path) = record {
                 anyhow::ensure!(!quick, "--quick results are not recorded");
                 report::record(&path, "scheduler", &table)?;
+            }
+            Ok(())
+        }
+        Command::Controllers { record, quick, scratch } => {
+            let table = controllers::run(&scratch, quick).await?;
+            println!("{table}");
+            if let Some(path) = record {
+                anyhow::ensure!(!quick, "--quick results are not recorded");
+                report::record(&path, "controllers", &table)?;
             }
             Ok(())
         }

@@ -19,7 +19,7 @@ use kube::{
 };
 use tokio::sync::mpsc;
 
-use crate::{api::Server, stats::Samples};
+use crate::{api::Server, procstat::Cpu, stats::Samples};
 
 /// Upstream's published floors for 5,000 nodes (scheduler_perf thresholds).
 const FLOOR_BASIC: f64 = 270.0;
@@ -200,26 +200,10 @@ async fn wait_bound(
     Ok(())
 }
 
-/// CPU seconds of the process, and of its threads named `tug-scheduler`.
+/// CPU seconds of the process, and of its `tug-scheduler` thread.
 fn cpu_seconds(pid: u32) -> (f64, f64) {
-    let ticks = |stat: &str| -> f64 {
-        // Fields after the parenthesized command: utime and stime are the 12th and 13th.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (get(11) + get(12)) / 100.0
-    };
-    let process = ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default());
-    let mut scheduler = 0.0;
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            if comm.trim() == "tug-scheduler" {
-                scheduler += ticks(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default());
-            }
-        }
-    }
-    (process, scheduler)
+    let cpu = Cpu::read(pid);
+    (cpu.process, cpu.thread("tug-scheduler"))
 }
 
 async fn run_workload(scratch: &Path, workload: Workload, sizes: &Sizes) -> anyhow::Result<Outcome> {

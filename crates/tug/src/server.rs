@@ -47,18 +47,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// The controllers, as a client of the API server with the admin credentials (upstream's
-/// controller-manager has its own kubeconfig the same way), under leader election.
+/// controller-manager has its own kubeconfig the same way), under leader election. They run on
+/// a thread of their own (`tug-controllers`), as the scheduler does, so that a burst of
+/// controller work never queues behind API requests and their CPU shows apart in /proc.
 async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) -> anyhow::Result<()> {
     if args.disabled_controllers.iter().any(|c| c == "all") {
         return Ok(());
     }
-    let client = admin_client(&api.kubeconfig, "kube-controller-manager").await?;
     let options = tug_controllers::Options {
         disabled: args.disabled_controllers.clone(),
         node_monitor_grace_period: args.node_monitor_grace_period,
     };
-    tokio::spawn(tug_controllers::run(client, options));
-    Ok(())
+    let kubeconfig = api.kubeconfig.clone();
+    spawn_component("tug-controllers", async move {
+        let client = admin_client(&kubeconfig, "kube-controller-manager").await?;
+        tug_controllers::run(client, options).await;
+        anyhow::Ok(())
+    })
 }
 
 /// Whether the garbage collector runs: the API server then leaves `orphan` and
@@ -71,24 +76,29 @@ fn gc_enabled(disabled: &[String]) -> bool {
 /// apart in /proc): its loop is one core's work and must not queue behind API requests. It
 /// ends with the process.
 fn start_scheduler(kubeconfig: std::path::PathBuf) -> anyhow::Result<()> {
+    spawn_component("tug-scheduler", async move {
+        let client = admin_client(&kubeconfig, "kube-scheduler").await?;
+        tug_scheduler::run(client, tug_scheduler::identity()).await
+    })
+}
+
+/// Runs a component's loop on a named thread with a single-threaded runtime of its own.
+fn spawn_component<F>(name: &'static str, component: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("building the scheduler's runtime")?;
+        .with_context(|| format!("building the runtime of {name}"))?;
     std::thread::Builder::new()
-        .name("tug-scheduler".into())
+        .name(name.into())
         .spawn(move || {
-            runtime.block_on(async move {
-                let result = match admin_client(&kubeconfig, "kube-scheduler").await {
-                    Ok(client) => tug_scheduler::run(client, tug_scheduler::identity()).await,
-                    Err(err) => Err(err),
-                };
-                if let Err(err) = result {
-                    tracing::error!("the scheduler stopped: {err:#}");
-                }
-            })
+            if let Err(err) = runtime.block_on(component) {
+                tracing::error!("{name} stopped: {err:#}");
+            }
         })
-        .context("starting the scheduler thread")?;
+        .with_context(|| format!("starting the {name} thread"))?;
     Ok(())
 }
 
