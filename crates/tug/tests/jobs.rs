@@ -264,3 +264,42 @@ fn backoff_limit_per_index_fails_indexes_on_their_own() {
     counts.sort();
     assert_eq!(counts, ["0:0", "0:1", "1:0", "1:1"]);
 }
+
+#[test]
+fn a_success_policy_completes_the_job_early() {
+    let s = Server::start();
+    // Room for one pod at a time: index 0 runs first while index 1 waits.
+    let _agent = Agent::start(&s, &["--simulate", "1", "--sim-pods", "1"]);
+    // Pods ignore SIGTERM (stop-after past their grace period): a pod deleted early is killed
+    // and fails rather than completing its index.
+    apply(
+        &s,
+        r#"{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "leader"},
+  "spec": {"completionMode": "Indexed", "completions": 3, "parallelism": 2,
+    "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
+    "template": {"metadata": {"annotations": {"sim.tugboat.dev/exit-after": "2s", "sim.tugboat.dev/stop-after": "60s"}},
+                 "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                          "containers": [{"name": "main", "image": "busybox"}]}}}}"#,
+    );
+
+    wait_complete(&s, "leader");
+    let conditions =
+        jsonpath(&s, &["job", "leader"], "{range .status.conditions[*]}{.type}={.reason}:{.message};{end}");
+    assert_eq!(
+        conditions,
+        "SuccessCriteriaMet=SuccessPolicy:Matched rules at index 0;Complete=SuccessPolicy:Matched rules at index 0;"
+    );
+    assert_eq!(jsonpath(&s, &["job", "leader"], "{.status.completedIndexes} {.status.succeeded}"), "0 1");
+    // The pod still waiting for index 1 was not needed any more.
+    let events = events_of(&s, "leader");
+    assert!(events.contains("SuccessfulDelete") && events.contains("Completed"), "{events}");
+    assert_eq!(jsonpath(&s, &["job", "leader"], "{.status.active}"), "");
+
+    // By count: two indexes, whichever they are, and no third pod.
+    let spec = r#""completionMode": "Indexed", "completions": 5, "parallelism": 1,
+        "successPolicy": {"rules": [{"succeededCount": 2}]},"#;
+    apply(&s, &job("two", spec, ""));
+    wait_complete(&s, "two");
+    assert_eq!(jsonpath(&s, &["job", "two"], "{.status.completedIndexes}"), "0,1");
+    assert_eq!(s.ok(&["get", "pods", "-l", "job-name=two", "-o", "name"]).lines().count(), 2);
+}

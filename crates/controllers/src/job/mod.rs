@@ -12,6 +12,7 @@ pub mod failure_policy;
 pub mod indexes;
 pub mod per_index;
 pub mod rules;
+pub mod success_policy;
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -250,6 +251,14 @@ impl Controller {
         } else {
             false
         };
+        if !failing
+            && !succeeding
+            && let Some(message) = success_policy::matched(&job, &a.completed)
+        {
+            let reason = success_policy::REASON;
+            rules::set_condition(&mut conditions, rules::SUCCESS_CRITERIA_MET, "True", reason, &message, now);
+            succeeding = true;
+        }
         if failing || suspended || succeeding {
             let deleted = self.delete_pods(&job, key, &active).await;
             terminating += deleted;
@@ -317,9 +326,12 @@ impl Controller {
                 if rules::set_condition(&mut conditions, rules::FAILED, "True", &reason, &message, now) {
                     events.push((Type::Warning, leak(reason), message));
                 }
-            } else if target(rules::SUCCESS_CRITERIA_MET).is_some() && status.active.is_none() {
-                let (reason, message) = rules::COMPLETIONS_REACHED;
-                if rules::set_condition(&mut conditions, rules::COMPLETE, "True", reason, message, now) {
+            } else if let Some(t) = target(rules::SUCCESS_CRITERIA_MET)
+                && status.active.is_none()
+            {
+                // Complete repeats why the criteria were met (completions or a success policy).
+                let (reason, message) = (t.reason.unwrap_or_default(), t.message.unwrap_or_default());
+                if rules::set_condition(&mut conditions, rules::COMPLETE, "True", &reason, &message, now) {
                     status.completion_time = Some(Time(now));
                     events.push((Type::Normal, "Completed", "Job completed".into()));
                 }
