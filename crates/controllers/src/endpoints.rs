@@ -18,11 +18,12 @@ use kube::{
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use crate::{
+    events::{Recorder, Type},
     informer::{Change, Informer, Informers, Key},
     owner::Selector,
     pods,
     queue::Queue,
-    runner::{is_conflict, is_not_found, spawn_workers},
+    runner::{api_message, is_not_found, spawn_workers},
 };
 
 /// Set on headless Services' Endpoints and EndpointSlices.
@@ -157,6 +158,23 @@ pub fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
         .collect()
 }
 
+/// Whether a create failed because its namespace is being deleted (upstream's
+/// NamespaceTerminating cause): it will keep failing, so the endpoint controllers drop it
+/// without an event.
+pub fn namespace_terminating(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(e) if e.code == 403 && e.message.contains("because it is being terminated"))
+}
+
+/// The Warning event upstream's Endpoints controller records when writing a Service's
+/// Endpoints fails (it quotes the API error).
+pub fn write_failure_event(created: bool, ns: &str, name: &str, error: &str) -> (&'static str, String) {
+    if created {
+        ("FailedToCreateEndpoint", format!("Failed to create endpoint for service {ns}/{name}: {error}"))
+    } else {
+        ("FailedToUpdateEndpoint", format!("Failed to update endpoint {ns}/{name}: {error}"))
+    }
+}
+
 /// What a controller keyed by Service does per sync.
 pub trait ServiceSync: Send + Sync + 'static {
     const COMPONENT: &'static str;
@@ -260,11 +278,14 @@ impl<S: ServiceSync> ServiceController<S> {
 /// Keeps each selecting Service's Endpoints object.
 pub struct EndpointsSync {
     client: kube::Client,
+    recorder: Recorder,
 }
 
 impl EndpointsSync {
     pub fn start(informers: &Informers) {
-        ServiceController::start(informers, EndpointsSync { client: informers.client() });
+        let client = informers.client();
+        let recorder = Recorder::new(client.clone(), Self::COMPONENT);
+        ServiceController::start(informers, EndpointsSync { client, recorder });
     }
 }
 
@@ -310,15 +331,21 @@ impl ServiceSync for EndpointsSync {
             },
             subsets: wanted_subsets,
         };
+        let create = existing.is_none();
         let result = match existing {
             Some(_) => api.replace(&key.name, &PostParams::default(), &endpoints).await,
             None => api.create(&PostParams::default(), &endpoints).await,
         };
         match result {
             Ok(_) => Ok(()),
-            // Raced with another writer: the next sync reads again.
-            Err(e) if is_conflict(&e) => anyhow::bail!("endpoints changed under us"),
-            Err(e) => Err(e.into()),
+            Err(e) if create && namespace_terminating(&e) => Ok(()),
+            // Conflicts included, as upstream: the next sync reads again.
+            Err(e) => {
+                let ns = key.namespace.as_deref().unwrap_or("");
+                let (reason, message) = write_failure_event(create, ns, &key.name, &api_message(&e));
+                self.recorder.record(&endpoints, Type::Warning, reason, &message).await;
+                Err(anyhow::anyhow!(message))
+            }
         }
     }
 }
@@ -353,6 +380,31 @@ pub(crate) mod tests {
             }))
             .unwrap(),
         )
+    }
+
+    #[test]
+    fn failed_writes_are_reported_as_upstream_words_them() {
+        let (reason, message) = write_failure_event(true, "ns", "web", "quota exceeded");
+        assert_eq!(reason, "FailedToCreateEndpoint");
+        assert_eq!(message, "Failed to create endpoint for service ns/web: quota exceeded");
+        let (reason, message) = write_failure_event(false, "ns", "web", "conflict");
+        assert_eq!(
+            (reason, message.as_str()),
+            ("FailedToUpdateEndpoint", "Failed to update endpoint ns/web: conflict")
+        );
+        let api = |code: u16, message: &str| {
+            kube::Error::Api(
+                serde_json::from_value(
+                    json!({"status": "Failure", "message": message, "reason": "Forbidden",
+                                              "code": code}),
+                )
+                .unwrap(),
+            )
+        };
+        let terminating = "endpoints \"web\" is forbidden: unable to create new content in namespace ns because it is being terminated";
+        assert!(namespace_terminating(&api(403, terminating)));
+        assert!(!namespace_terminating(&api(403, "endpoints \"web\" is forbidden: exceeded quota")));
+        assert!(!namespace_terminating(&api(409, terminating)));
     }
 
     #[test]

@@ -19,13 +19,14 @@ use kube::{
 
 use crate::{
     endpoints::{
-        ServiceController, ServiceSync, derived_labels, endpoint_hostname, pod_reference,
-        publishes_not_ready, resolve_port, service_selector, should_be_in_endpoints,
+        ServiceController, ServiceSync, derived_labels, endpoint_hostname, namespace_terminating,
+        pod_reference, publishes_not_ready, resolve_port, service_selector, should_be_in_endpoints,
     },
+    events::{Recorder, Type},
     informer::{Informer, Informers, Key},
     owner::controller_ref,
     pods,
-    runner::{is_conflict, is_not_found},
+    runner::{api_message, is_not_found},
 };
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -108,14 +109,30 @@ pub fn slice_labels(svc: &Service) -> BTreeMap<String, String> {
     labels
 }
 
+/// What went wrong writing one slice, in upstream's reconciler's words.
+pub fn write_error(op: &str, slice: Option<&str>, ns: &str, service: &str, error: &str) -> String {
+    match slice {
+        Some(slice) => format!("failed to {op} {slice} EndpointSlice for Service {ns}/{service}: {error}"),
+        None => format!("failed to {op} EndpointSlice for Service {ns}/{service}: {error}"),
+    }
+}
+
+/// The message of the `FailedToUpdateEndpointSlices` Warning on the Service.
+pub fn failure_message(ns: &str, service: &str, error: &str) -> String {
+    format!("Error updating Endpoint Slices for Service {ns}/{service}: {error}")
+}
+
 pub struct EndpointSliceSync {
     client: kube::Client,
     nodes: Arc<Informer<Node>>,
+    recorder: Recorder,
 }
 
 impl EndpointSliceSync {
     pub fn start(informers: &Informers) {
-        let me = EndpointSliceSync { client: informers.client(), nodes: informers.get() };
+        let client = informers.client();
+        let recorder = Recorder::new(client.clone(), Self::COMPONENT);
+        let me = EndpointSliceSync { client, nodes: informers.get(), recorder };
         ServiceController::start(informers, me);
     }
 }
@@ -137,7 +154,32 @@ impl ServiceSync for EndpointSliceSync {
             }),
             None => Vec::new(),
         };
-        let labels = svc.as_ref().map(|s| slice_labels(s));
+        match self.reconcile(&api, key, svc.as_ref(), wanted, existing).await {
+            Err(error) if let Some(svc) = svc.as_ref() => {
+                let ns = key.namespace.as_deref().unwrap_or("");
+                let message = failure_message(ns, &key.name, &error.to_string());
+                self.recorder
+                    .record(svc.as_ref(), Type::Warning, "FailedToUpdateEndpointSlices", &message)
+                    .await;
+                Err(error)
+            }
+            other => other,
+        }
+    }
+}
+
+impl EndpointSliceSync {
+    /// Writes the slices towards `wanted`: reuses, creates, then deletes the rest.
+    async fn reconcile(
+        &self,
+        api: &Api<EndpointSlice>,
+        key: &Key,
+        svc: Option<&Arc<Service>>,
+        wanted: Vec<Desired>,
+        existing: Vec<EndpointSlice>,
+    ) -> anyhow::Result<()> {
+        let ns = key.namespace.as_deref().unwrap_or("");
+        let labels = svc.map(|s| slice_labels(s));
         let mut unused: Vec<&EndpointSlice> = existing.iter().collect();
         for want in &wanted {
             // Reuse a slice with the same ports; rewrite it only if it differs.
@@ -149,7 +191,7 @@ impl ServiceSync for EndpointSliceSync {
             {
                 continue;
             }
-            let Some(svc) = svc.as_ref() else { continue };
+            let Some(svc) = svc else { continue };
             let slice = EndpointSlice {
                 metadata: ObjectMeta {
                     name: current.and_then(|c| c.metadata.name.clone()),
@@ -164,14 +206,20 @@ impl ServiceSync for EndpointSliceSync {
                 endpoints: want.endpoints.clone(),
                 ports: want.ports.clone(),
             };
-            let result = match current.and_then(|c| c.metadata.name.as_deref()) {
+            let name = current.and_then(|c| c.metadata.name.as_deref());
+            let result = match name {
                 Some(name) => api.replace(name, &PostParams::default(), &slice).await.map(drop),
                 None => api.create(&PostParams::default(), &slice).await.map(drop),
             };
             match result {
                 Ok(()) => {}
-                Err(e) if is_conflict(&e) => anyhow::bail!("endpoint slice changed under us"),
-                Err(e) => return Err(e.into()),
+                // Creates in a namespace being deleted keep failing: dropped, as upstream.
+                Err(e) if name.is_none() && namespace_terminating(&e) => return Ok(()),
+                // Conflicts included: the next sync reads again.
+                Err(e) => {
+                    let op = if name.is_some() { "update" } else { "create" };
+                    anyhow::bail!(write_error(op, name, ns, &key.name, &api_message(&e)));
+                }
             }
         }
         for stale in unused {
@@ -179,7 +227,7 @@ impl ServiceSync for EndpointSliceSync {
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => anyhow::bail!(write_error("delete", Some(&name), ns, &key.name, &api_message(&e))),
             }
         }
         Ok(())
@@ -192,6 +240,18 @@ mod tests {
 
     use super::*;
     use crate::endpoints::tests::{pod, service};
+
+    #[test]
+    fn failures_read_as_upstream_words_them() {
+        let update = write_error("update", Some("web-x1"), "ns", "web", "conflict");
+        assert_eq!(update, "failed to update web-x1 EndpointSlice for Service ns/web: conflict");
+        let create = write_error("create", None, "ns", "web", "denied");
+        assert_eq!(create, "failed to create EndpointSlice for Service ns/web: denied");
+        assert_eq!(
+            failure_message("ns", "web", &create),
+            "Error updating Endpoint Slices for Service ns/web: failed to create EndpointSlice for Service ns/web: denied"
+        );
+    }
 
     #[test]
     fn slices_carry_conditions_ports_and_zones() {

@@ -199,3 +199,107 @@ fn a_cronjob_fires_on_schedule_and_by_hand() {
     assert_eq!(table[0], ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]);
     assert_eq!(table[1][1..7], ["*", "*", "*", "*", "*", "<none>"]);
 }
+
+fn events_of(s: &Server, name: &str) -> String {
+    let selector = format!("involvedObject.name={name}");
+    s.ok(&["get", "events", "--field-selector", &selector, "-o", "jsonpath={.items[*].reason}"])
+}
+
+fn wait_failed(s: &Server, name: &str) -> String {
+    let out = s.kubectl(&["wait", "--for=condition=failed", &format!("job/{name}"), "--timeout=90s"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    jsonpath(
+        s,
+        &["job", name],
+        "{.status.conditions[?(@.type==\"Failed\")].reason} {.status.failedIndexes} {.status.failed}",
+    )
+}
+
+#[test]
+fn backoff_limit_per_index_fails_indexes_on_their_own() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, &["--simulate", "2"]);
+    let indexed = r#""completionMode": "Indexed", "#;
+    let failing = r#""sim.tugboat.dev/exit-code": "1""#;
+
+    // Every index gets one retry (after its own back-off), then fails; the Job fails once all
+    // indexes are done.
+    let spec = format!(r#"{indexed}"completions": 2, "parallelism": 2, "backoffLimitPerIndex": 1,"#);
+    apply(&s, &job("retried", &spec, failing));
+    // No failed index allowed: the first one fails the Job at once.
+    let spec = format!(
+        r#"{indexed}"completions": 3, "parallelism": 1, "backoffLimitPerIndex": 0, "maxFailedIndexes": 0,"#
+    );
+    apply(&s, &job("capped", &spec, failing));
+    // A FailIndex rule fails the index without using its retries.
+    let spec = format!(
+        r#"{indexed}"completions": 1, "backoffLimitPerIndex": 3,
+           "podFailurePolicy": {{"rules": [{{"action": "FailIndex",
+                                "onExitCodes": {{"operator": "In", "values": [42]}}}}]}},"#
+    );
+    apply(&s, &job("fail-index", &spec, r#""sim.tugboat.dev/exit-code": "42""#));
+
+    assert_eq!(wait_failed(&s, "capped"), "MaxFailedIndexesExceeded 0 1");
+    let message = jsonpath(&s, &["job", "capped"], "{.status.conditions[?(@.type==\"Failed\")].message}");
+    assert_eq!(message, "Job has exceeded the specified maximal number of failed indexes");
+    assert!(events_of(&s, "capped").contains("MaxFailedIndexesExceeded"));
+
+    assert_eq!(wait_failed(&s, "fail-index"), "FailedIndexes 0 1");
+    assert_eq!(s.ok(&["get", "pods", "-l", "job-name=fail-index", "-o", "name"]).lines().count(), 1);
+
+    assert_eq!(wait_failed(&s, "retried"), "FailedIndexes 0,1 4");
+    let message = jsonpath(&s, &["job", "retried"], "{.status.conditions[?(@.type==\"Failed\")].message}");
+    assert_eq!(message, "Job has failed indexes");
+    assert!(events_of(&s, "retried").contains("FailedIndexes"));
+    // Two pods per index; the replacement carries the index's failure count.
+    let counts = s.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "job-name=retried",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.labels.batch\\.kubernetes\\.io/job-completion-index}:{.metadata.annotations.batch\\.kubernetes\\.io/job-index-failure-count}{\"\\n\"}{end}",
+    ]);
+    let mut counts: Vec<&str> = counts.lines().collect();
+    counts.sort();
+    assert_eq!(counts, ["0:0", "0:1", "1:0", "1:1"]);
+}
+
+#[test]
+fn a_success_policy_completes_the_job_early() {
+    let s = Server::start();
+    // Room for one pod at a time: index 0 runs first while index 1 waits.
+    let _agent = Agent::start(&s, &["--simulate", "1", "--sim-pods", "1"]);
+    // Pods ignore SIGTERM (stop-after past their grace period): a pod deleted early is killed
+    // and fails rather than completing its index.
+    apply(
+        &s,
+        r#"{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "leader"},
+  "spec": {"completionMode": "Indexed", "completions": 3, "parallelism": 2,
+    "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
+    "template": {"metadata": {"annotations": {"sim.tugboat.dev/exit-after": "2s", "sim.tugboat.dev/stop-after": "60s"}},
+                 "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                          "containers": [{"name": "main", "image": "busybox"}]}}}}"#,
+    );
+
+    wait_complete(&s, "leader");
+    let conditions =
+        jsonpath(&s, &["job", "leader"], "{range .status.conditions[*]}{.type}={.reason}:{.message};{end}");
+    assert_eq!(
+        conditions,
+        "SuccessCriteriaMet=SuccessPolicy:Matched rules at index 0;Complete=SuccessPolicy:Matched rules at index 0;"
+    );
+    assert_eq!(jsonpath(&s, &["job", "leader"], "{.status.completedIndexes} {.status.succeeded}"), "0 1");
+    // The pod still waiting for index 1 was not needed any more.
+    let events = events_of(&s, "leader");
+    assert!(events.contains("SuccessfulDelete") && events.contains("Completed"), "{events}");
+    assert_eq!(jsonpath(&s, &["job", "leader"], "{.status.active}"), "");
+
+    // By count: two indexes, whichever they are, and no third pod.
+    let spec = r#""completionMode": "Indexed", "completions": 5, "parallelism": 1,
+        "successPolicy": {"rules": [{"succeededCount": 2}]},"#;
+    apply(&s, &job("two", spec, ""));
+    wait_complete(&s, "two");
+    assert_eq!(jsonpath(&s, &["job", "two"], "{.status.completedIndexes}"), "0,1");
+    assert_eq!(s.ok(&["get", "pods", "-l", "job-name=two", "-o", "name"]).lines().count(), 2);
+}

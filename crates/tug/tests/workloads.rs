@@ -232,6 +232,81 @@ fn a_statefulset_creates_in_order_scales_down_from_the_top_and_keeps_its_claims(
     assert_eq!(claims.lines().count(), 3, "{claims}");
 }
 
+fn claim_set(name: &str, when_deleted: &str, when_scaled: &str) -> String {
+    format!(
+        "
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: {name}}}
+spec:
+  serviceName: {name}
+  replicas: 2
+  podManagementPolicy: Parallel
+  persistentVolumeClaimRetentionPolicy: {{whenDeleted: {when_deleted}, whenScaled: {when_scaled}}}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{{name: main, image: 'redis:7'}}]
+  volumeClaimTemplates:
+  - metadata: {{name: data}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {{requests: {{storage: 1Gi}}}}
+"
+    )
+}
+
+/// The claims whose names start with `prefix`, each with the kinds of its owners.
+fn claims_of(s: &Server, prefix: &str) -> Vec<String> {
+    let out = s.ok(&[
+        "get",
+        "pvc",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}:{.metadata.ownerReferences[*].kind}{\"\\n\"}{end}",
+    ]);
+    let mut claims: Vec<String> = out.lines().filter(|l| l.starts_with(prefix)).map(str::to_string).collect();
+    claims.sort();
+    claims
+}
+
+#[test]
+fn the_claim_retention_policy_decides_which_claims_go() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, &["--simulate", "2"]);
+    wait_for_nodes(&s, 2);
+    apply(&s, &claim_set("db", "Delete", "Delete"));
+    apply(&s, &claim_set("keep", "Retain", "Retain"));
+    for set in ["db", "keep"] {
+        eventually(&format!("two Running {set} pods"), || {
+            let seen = pods(&s, &format!("app={set}"));
+            (seen.len() == 2 && seen.iter().all(|p| p.ready)).then_some(())
+        });
+    }
+    // whenDeleted: Delete puts the set in charge of the claims; Retain leaves them unowned.
+    assert_eq!(claims_of(&s, "data-db-"), ["data-db-0:StatefulSet", "data-db-1:StatefulSet"]);
+    assert_eq!(claims_of(&s, "data-keep-"), ["data-keep-0:", "data-keep-1:"]);
+
+    // Retain: the condemned ordinal's claim stays.
+    s.ok(&["scale", "statefulset/keep", "--replicas=1"]);
+    eventually("keep-1 gone", || (pods(&s, "app=keep").len() == 1).then_some(()));
+    // whenScaled: Delete: the condemned ordinal's claim goes with its pod; the other stays
+    // with the set.
+    s.ok(&["scale", "statefulset/db", "--replicas=1"]);
+    eventually("data-db-1 deleted with db-1", || {
+        (claims_of(&s, "data-db-") == ["data-db-0:StatefulSet"]).then_some(())
+    });
+    assert_eq!(pods(&s, "app=db").len(), 1);
+
+    // Deleting the sets: whenDeleted: Delete takes the claims along, Retain keeps them.
+    s.ok(&["delete", "statefulset", "db", "keep"]);
+    eventually("the db claims deleted with their set", || claims_of(&s, "data-db-").is_empty().then_some(()));
+    eventually("the keep pods gone", || pods(&s, "app=keep").is_empty().then_some(()));
+    assert_eq!(claims_of(&s, "data-keep-"), ["data-keep-0:", "data-keep-1:"]);
+}
+
 const DAEMONSET: &str = "
 apiVersion: apps/v1
 kind: DaemonSet

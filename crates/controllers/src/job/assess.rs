@@ -3,14 +3,14 @@
 //! ready and terminating pods.
 
 use std::{
-    collections::{BTreeSet, HashSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     sync::Arc,
 };
 
 use jiff::Timestamp;
 use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 
-use super::{failure_policy, indexes};
+use super::{failure_policy, indexes, per_index};
 use crate::pods;
 
 /// Upstream's finalizer that keeps a finished pod until its Job has counted it.
@@ -28,6 +28,11 @@ pub struct Assessment {
     pub release: Vec<Arc<Pod>>,
     /// `completedIndexes` including newly succeeded pods (Indexed Jobs).
     pub completed: BTreeSet<i32>,
+    /// `failedIndexes` including indexes newly failed (`backoffLimitPerIndex`).
+    pub failed_indexes: BTreeSet<i32>,
+    /// Per index waiting for a replacement, the failed pod it inherits its counts from
+    /// (`backoffLimitPerIndex`).
+    pub last_failed: BTreeMap<i32, Arc<Pod>>,
     /// The message of a matching `FailJob` rule.
     pub fail_job: Option<String>,
     pub active: Vec<Arc<Pod>>,
@@ -68,7 +73,7 @@ pub fn is_failed(pod: &Pod, job: &Job) -> bool {
 }
 
 /// When the pod finished: its last container exit, else its deletion, else `now`.
-fn finished_at(pod: &Pod, now: Timestamp) -> Timestamp {
+pub fn finished_at(pod: &Pod, now: Timestamp) -> Timestamp {
     let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
     statuses
         .into_iter()
@@ -91,7 +96,15 @@ pub fn restarts(pod: &Pod) -> i32 {
 
 /// Reads the pods of `job`. `tracked` says whether a pod still carries the tracking finalizer
 /// as far as the controller knows (a removal it made may not have reached the cache yet).
-pub fn assess(job: &Job, owned: &[Arc<Pod>], tracked: impl Fn(&Pod) -> bool, now: Timestamp) -> Assessment {
+/// With `hold`, a failed pod an index's replacement still has to inherit from is neither
+/// counted nor released yet (upstream delays it until the replacement exists).
+pub fn assess(
+    job: &Job,
+    owned: &[Arc<Pod>],
+    tracked: impl Fn(&Pod) -> bool,
+    hold: bool,
+    now: Timestamp,
+) -> Assessment {
     let status = job.status.clone().unwrap_or_default();
     let uncounted = status.uncounted_terminated_pods.unwrap_or_default();
     let counted: HashSet<&String> =
@@ -119,6 +132,19 @@ pub fn assess(job: &Job, owned: &[Arc<Pod>], tracked: impl Fn(&Pod) -> bool, now
         if matches!(phase(pod), Some("Pending" | "Running")) {
             a.restarts += restarts(pod);
         }
+    }
+    if per_index::limit(job).is_some() {
+        let valid = |p: &Pod| indexes::of(p).filter(|i| *i < completions);
+        a.failed_indexes = indexes::parse(status.failed_indexes.as_deref().unwrap_or(""), completions);
+        let newly_failed = owned.iter().filter(|p| tracked(p) && per_index::index_failed(job, p));
+        a.failed_indexes.extend(newly_failed.filter_map(|p| valid(p)));
+        let mut done = a.completed.clone();
+        let succeeded = owned.iter().filter(|p| tracked(p) && phase(p) == Some("Succeeded"));
+        done.extend(succeeded.filter_map(|p| valid(p)));
+        let active: BTreeSet<i32> = a.active.iter().filter_map(|p| indexes::of(p)).collect();
+        a.last_failed = per_index::last_failed(job, owned, &[&done, &a.failed_indexes, &active], now);
+    }
+    for pod in owned {
         if !tracked(pod) {
             continue;
         }
@@ -126,6 +152,10 @@ pub fn assess(job: &Job, owned: &[Arc<Pod>], tracked: impl Fn(&Pod) -> bool, now
         let succeeded = phase(pod) == Some("Succeeded");
         let failed = !succeeded && is_failed(pod, job);
         if !succeeded && !failed {
+            continue;
+        }
+        let awaited = |p: &Arc<Pod>| p.metadata.uid == pod.metadata.uid;
+        if hold && failed && indexes::of(pod).and_then(|i| a.last_failed.get(&i)).is_some_and(awaited) {
             continue;
         }
         a.release.push(pod.clone());
@@ -158,7 +188,7 @@ pub fn assess(job: &Job, owned: &[Arc<Pod>], tracked: impl Fn(&Pod) -> bool, now
                 a.new_failed.push(uid);
                 a.failed_at.push(finished_at(pod, now));
             }
-            failure_policy::Verdict::Count => {
+            failure_policy::Verdict::Count | failure_policy::Verdict::FailIndex => {
                 a.new_failed.push(uid);
                 a.failed_at.push(finished_at(pod, now));
             }
@@ -206,13 +236,13 @@ mod tests {
             pod("c", "Failed", None),
             pod("d", "Running", None),
         ];
-        let a = assess(&j, &pods, has_finalizer, Timestamp::UNIX_EPOCH);
+        let a = assess(&j, &pods, has_finalizer, true, Timestamp::UNIX_EPOCH);
         assert_eq!(a.new_succeeded, ["b"]);
         assert_eq!(a.new_failed, ["c"]);
         assert_eq!(a.release.len(), 3, "every finished tracked pod is released");
         assert_eq!(a.active.len(), 1);
         // A pod whose finalizer is gone was counted before.
-        let a = assess(&j, &pods, |p| p.metadata.uid.as_deref() != Some("b"), Timestamp::UNIX_EPOCH);
+        let a = assess(&j, &pods, |p| p.metadata.uid.as_deref() != Some("b"), true, Timestamp::UNIX_EPOCH);
         assert!(a.new_succeeded.is_empty());
     }
 
@@ -224,7 +254,7 @@ mod tests {
         );
         let pods =
             [pod("a", "Succeeded", Some(2)), pod("b", "Succeeded", Some(0)), pod("c", "Succeeded", Some(9))];
-        let a = assess(&j, &pods, has_finalizer, Timestamp::UNIX_EPOCH);
+        let a = assess(&j, &pods, has_finalizer, true, Timestamp::UNIX_EPOCH);
         assert_eq!(indexes::format(&a.completed), "0,2");
         assert!(a.new_succeeded.is_empty());
         assert_eq!(a.succeeded_at.len(), 1);
@@ -239,7 +269,30 @@ mod tests {
         let failed_only = job(json!({"podReplacementPolicy": "Failed", "template": {}}), json!({}));
         assert!(is_failed(&p, &default));
         assert!(!is_failed(&p, &failed_only));
-        let a = assess(&default, &[Arc::new(p)], has_finalizer, Timestamp::UNIX_EPOCH);
+        let a = assess(&default, &[Arc::new(p)], has_finalizer, true, Timestamp::UNIX_EPOCH);
         assert_eq!((a.terminating, a.new_failed.len()), (1, 1));
+    }
+
+    #[test]
+    fn per_index_failures_wait_for_the_replacement_and_fail_indexes() {
+        let j = job(
+            json!({"completions": 3, "completionMode": "Indexed", "backoffLimitPerIndex": 1, "template": {}}),
+            json!({"failedIndexes": "2"}),
+        );
+        let mut used_up = (*pod("b", "Failed", Some(1))).clone();
+        used_up
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(indexes::FAILURE_COUNT.into(), "1".into());
+        let pods = [pod("a", "Failed", Some(0)), Arc::new(used_up)];
+        let a = assess(&j, &pods, has_finalizer, true, Timestamp::UNIX_EPOCH);
+        assert_eq!(indexes::format(&a.failed_indexes), "1,2");
+        assert_eq!(a.last_failed.keys().copied().collect::<Vec<_>>(), [0]);
+        // Index 0's failure waits for its replacement; index 1's is counted at once.
+        assert_eq!(a.new_failed, ["b"]);
+        assert_eq!(a.release.len(), 1);
+        let a = assess(&j, &pods, has_finalizer, false, Timestamp::UNIX_EPOCH);
+        assert_eq!(a.new_failed, ["a", "b"]);
     }
 }

@@ -15,6 +15,15 @@ pub enum Verdict {
     Ignore,
     /// Fails the Job, with this message.
     FailJob(String),
+    /// Fails the pod's index at once (Jobs with `backoffLimitPerIndex`); counted as a failure.
+    FailIndex,
+}
+
+impl Verdict {
+    /// Whether the failure counts towards the back-off limits (upstream's `countFailed`).
+    pub fn counts(&self) -> bool {
+        !matches!(self, Verdict::Ignore)
+    }
 }
 
 pub fn evaluate(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Verdict {
@@ -40,6 +49,7 @@ pub fn evaluate(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Verdict {
         if let Some(message) = matched {
             return match rule.action.as_str() {
                 "FailJob" => Verdict::FailJob(message),
+                "FailIndex" => Verdict::FailIndex,
                 "Ignore" => Verdict::Ignore,
                 _ => Verdict::Count,
             };
@@ -119,6 +129,7 @@ mod tests {
         serde_json::from_value(json!({"rules": [
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
             {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}},
+            {"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [7]}},
             {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [42]}},
         ]}))
         .unwrap()
@@ -136,6 +147,8 @@ mod tests {
             )
         );
         assert_eq!(evaluate(Some(&p), &failed_pod(1, &[])), Verdict::Count);
+        assert_eq!(evaluate(Some(&p), &failed_pod(7, &[])), Verdict::FailIndex);
+        assert!(Verdict::FailIndex.counts() && !Verdict::Ignore.counts());
         assert_eq!(evaluate(None, &failed_pod(42, &[])), Verdict::Count);
     }
 }

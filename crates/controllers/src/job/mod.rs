@@ -1,7 +1,8 @@
 //! The Job controller: runs pods until `completions` succeed (NonIndexed or Indexed), replaces
-//! failed ones after a back-off until `backoffLimit`, honours `activeDeadlineSeconds`,
-//! `podFailurePolicy` and `suspend`, and counts finished pods exactly once through the
-//! `batch.kubernetes.io/job-tracking` finalizer and `status.uncountedTerminatedPods`.
+//! failed ones after a back-off until `backoffLimit` (or, per index, `backoffLimitPerIndex`),
+//! honours `activeDeadlineSeconds`, `podFailurePolicy` and `suspend`, and counts finished pods
+//! exactly once through the `batch.kubernetes.io/job-tracking` finalizer and
+//! `status.uncountedTerminatedPods`.
 
 pub mod assess;
 pub mod backoff;
@@ -9,7 +10,9 @@ mod create;
 pub use create::api_message;
 pub mod failure_policy;
 pub mod indexes;
+pub mod per_index;
 pub mod rules;
+pub mod success_policy;
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -200,7 +203,10 @@ impl Controller {
         let released = lock(&self.released).get(key).cloned().unwrap_or_default();
         let tracked =
             |p: &Pod| has_finalizer(p) && !p.metadata.uid.as_ref().is_some_and(|u| released.contains(u));
-        let a = assess::assess(&job, &owned, tracked, now);
+        let interim = |t| rules::condition(&job, t).is_some();
+        // Once the Job's end is decided, no failed pod waits for a replacement any more.
+        let hold = !interim(rules::FAILURE_TARGET) && !interim(rules::SUCCESS_CRITERIA_MET);
+        let a = assess::assess(&job, &owned, tracked, hold, now);
         let mut status = job.status.clone().unwrap_or_default();
         let mut conditions = status.conditions.take().unwrap_or_default();
         let mut uncounted = status.uncounted_terminated_pods.take().unwrap_or_default();
@@ -210,6 +216,11 @@ impl Controller {
         if indexed {
             status.completed_indexes = Some(indexes::format(&a.completed)).filter(|s| !s.is_empty());
             status.succeeded = Some(a.completed.len() as i32);
+        }
+        let per_index = per_index::limit(&job).is_some();
+        if per_index {
+            // Upstream writes it (empty at first) whenever the Job has a per-index limit.
+            status.failed_indexes = Some(indexes::format(&a.failed_indexes));
         }
         let succeeded = status.succeeded.unwrap_or(0) + len(&uncounted.succeeded);
         let failed = status.failed.unwrap_or(0) + len(&uncounted.failed);
@@ -225,18 +236,29 @@ impl Controller {
         let mut requeue: Option<Duration> = None;
         let mut active = a.active.clone();
         let mut terminating = a.terminating;
-        let interim = |t| rules::condition(&job, t).is_some();
-        let failing = if interim(rules::FAILURE_TARGET) {
+        let mut succeeding = interim(rules::SUCCESS_CRITERIA_MET);
+        // A Job that met its success criteria is not failed afterwards.
+        let failing = if succeeding {
+            false
+        } else if interim(rules::FAILURE_TARGET) {
             true
         } else if let Some((reason, message)) =
             rules::failure(&job, failed, a.restarts, a.fail_job.as_deref(), now)
+                .or_else(|| rules::index_failure(&job, a.failed_indexes.len(), a.completed.len()))
         {
             rules::set_condition(&mut conditions, rules::FAILURE_TARGET, "True", &reason, &message, now);
             true
         } else {
             false
         };
-        let mut succeeding = interim(rules::SUCCESS_CRITERIA_MET);
+        if !failing
+            && !succeeding
+            && let Some(message) = success_policy::matched(&job, &a.completed)
+        {
+            let reason = success_policy::REASON;
+            rules::set_condition(&mut conditions, rules::SUCCESS_CRITERIA_MET, "True", reason, &message, now);
+            succeeding = true;
+        }
         if failing || suspended || succeeding {
             let deleted = self.delete_pods(&job, key, &active).await;
             terminating += deleted;
@@ -304,9 +326,12 @@ impl Controller {
                 if rules::set_condition(&mut conditions, rules::FAILED, "True", &reason, &message, now) {
                     events.push((Type::Warning, leak(reason), message));
                 }
-            } else if target(rules::SUCCESS_CRITERIA_MET).is_some() && status.active.is_none() {
-                let (reason, message) = rules::COMPLETIONS_REACHED;
-                if rules::set_condition(&mut conditions, rules::COMPLETE, "True", reason, message, now) {
+            } else if let Some(t) = target(rules::SUCCESS_CRITERIA_MET)
+                && status.active.is_none()
+            {
+                // Complete repeats why the criteria were met (completions or a success policy).
+                let (reason, message) = (t.reason.unwrap_or_default(), t.message.unwrap_or_default());
+                if rules::set_condition(&mut conditions, rules::COMPLETE, "True", &reason, &message, now) {
                     status.completion_time = Some(Time(now));
                     events.push((Type::Normal, "Completed", "Job completed".into()));
                 }
@@ -367,17 +392,18 @@ impl Controller {
         backoff: backoff::Record,
         now: Timestamp,
     ) -> anyhow::Result<(Option<Duration>, Vec<String>)> {
-        let want = rules::want_active(job, succeeded, a.completed.len(), a.active.len());
+        let done_indexes = a.completed.len() + a.failed_indexes.len();
+        let want = rules::want_active(job, succeeded, done_indexes, a.active.len());
         let mut excess: Vec<Arc<Pod>> = Vec::new();
         let mut active = a.active.clone();
         let mut active_indexes = BTreeSet::new();
         if assess::is_indexed(job) {
-            // One pod per index, only indexes that are not done and exist.
+            // One pod per index, only indexes that are not done (completed or failed) and exist.
             let completions = assess::completions(job).unwrap_or(0);
             active.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
             let (keep, drop): (Vec<_>, Vec<_>) = active.into_iter().partition(|p| {
                 indexes::of(p)
-                    .filter(|i| *i < completions && !a.completed.contains(i))
+                    .filter(|i| *i < completions && !a.completed.contains(i) && !a.failed_indexes.contains(i))
                     .is_some_and(|i| active_indexes.insert(i))
             });
             active = keep;
@@ -404,20 +430,35 @@ impl Controller {
         if missing == 0 {
             return Ok((None, deleted));
         }
+        if per_index::limit(job).is_some() {
+            // Each index backs off on its own failures (upstream's independent indexes).
+            let completions = assess::completions(job).unwrap_or(0);
+            let taken = [&a.completed, &a.failed_indexes, &active_indexes];
+            let wait =
+                |i: &i32| a.last_failed.get(i).map_or(Duration::ZERO, |p| per_index::remaining(p, now));
+            let (ready, waiting): (Vec<i32>, Vec<i32>) =
+                indexes::pending(completions, &taken, missing).into_iter().partition(|i| wait(i).is_zero());
+            let requeue = waiting.iter().map(wait).min();
+            if !ready.is_empty() {
+                let ready: Vec<Option<i32>> = ready.into_iter().map(Some).collect();
+                self.create_pods(job, key, &ready, &a.last_failed).await?;
+            }
+            return Ok((requeue, deleted));
+        }
         let remaining = backoff.remaining(now);
         if !remaining.is_zero() {
             return Ok((Some(remaining), deleted));
         }
         let new_indexes = if assess::is_indexed(job) {
             let completions = assess::completions(job).unwrap_or(0);
-            indexes::pending(completions, &a.completed, &active_indexes, missing)
+            indexes::pending(completions, &[&a.completed, &active_indexes], missing)
                 .into_iter()
                 .map(Some)
                 .collect()
         } else {
             vec![None; missing]
         };
-        self.create_pods(job, key, &new_indexes).await?;
+        self.create_pods(job, key, &new_indexes, &a.last_failed).await?;
         Ok((None, deleted))
     }
 
@@ -544,6 +585,7 @@ fn leak(reason: String) -> &'static str {
         "DeadlineExceeded" => "DeadlineExceeded",
         "PodFailurePolicy" => "PodFailurePolicy",
         "MaxFailedIndexesExceeded" => "MaxFailedIndexesExceeded",
+        "FailedIndexes" => "FailedIndexes",
         _ => "Failed",
     }
 }

@@ -22,6 +22,9 @@ pub const BACKOFF_LIMIT_EXCEEDED: (&str, &str) =
 pub const DEADLINE_EXCEEDED: (&str, &str) =
     ("DeadlineExceeded", "Job was active longer than specified deadline");
 pub const POD_FAILURE_POLICY: &str = "PodFailurePolicy";
+pub const MAX_FAILED_INDEXES_EXCEEDED: (&str, &str) =
+    ("MaxFailedIndexesExceeded", "Job has exceeded the specified maximal number of failed indexes");
+pub const FAILED_INDEXES: (&str, &str) = ("FailedIndexes", "Job has failed indexes");
 
 fn spec_i32(job: &Job, f: impl Fn(&k8s_openapi::api::batch::v1::JobSpec) -> Option<i32>) -> Option<i32> {
     job.spec.as_ref().and_then(f)
@@ -57,15 +60,16 @@ pub fn is_finished(job: &Job) -> bool {
     condition(job, COMPLETE).is_some() || condition(job, FAILED).is_some()
 }
 
-/// How many pods should be active: upstream's `manageJob` arithmetic.
-pub fn want_active(job: &Job, succeeded: i32, completed_indexes: usize, active: usize) -> usize {
+/// How many pods should be active: upstream's `manageJob` arithmetic. `done_indexes` counts
+/// the completed and failed indexes of an Indexed Job.
+pub fn want_active(job: &Job, succeeded: i32, done_indexes: usize, active: usize) -> usize {
     let parallelism = parallelism(job);
     match completions(job) {
         // A work queue: once one pod succeeded, no new pods; the rest finish on their own.
         None if succeeded > 0 => active,
         None => parallelism as usize,
         Some(c) => {
-            let done = if is_indexed(job) { completed_indexes as i32 } else { succeeded };
+            let done = if is_indexed(job) { done_indexes as i32 } else { succeeded };
             (c - done).clamp(0, parallelism) as usize
         }
     }
@@ -103,6 +107,23 @@ pub fn failure(
         return Some((r.into(), m.into()));
     }
     None
+}
+
+/// Why a Job with `backoffLimitPerIndex` fails, if it does: more failed indexes than
+/// `maxFailedIndexes`, or every index finished and some failed.
+pub fn index_failure(job: &Job, failed_indexes: usize, completed_indexes: usize) -> Option<(String, String)> {
+    job.spec.as_ref()?.backoff_limit_per_index?;
+    let max = job.spec.as_ref()?.max_failed_indexes;
+    let (reason, message) = if max.is_some_and(|m| failed_indexes as i64 > i64::from(m)) {
+        MAX_FAILED_INDEXES_EXCEEDED
+    } else if failed_indexes > 0
+        && (failed_indexes + completed_indexes) as i64 >= i64::from(completions(job).unwrap_or(0))
+    {
+        FAILED_INDEXES
+    } else {
+        return None;
+    };
+    Some((reason.into(), message.into()))
 }
 
 /// Time left before `activeDeadlineSeconds` runs out, if the Job has a deadline and started.
@@ -203,6 +224,27 @@ mod tests {
             "Job was active longer than specified deadline"
         );
         assert_eq!(failure(&never, 0, 0, Some("m"), now).unwrap(), ("PodFailurePolicy".into(), "m".into()));
+    }
+
+    #[test]
+    fn failed_indexes_fail_the_job_past_the_maximum_or_at_the_end() {
+        let spec = json!({"completions": 4, "completionMode": "Indexed", "backoffLimitPerIndex": 1,
+                          "maxFailedIndexes": 1, "template": {}});
+        let j = job(spec.clone());
+        assert_eq!(index_failure(&j, 1, 0), None);
+        assert_eq!(index_failure(&j, 1, 3).unwrap().0, "FailedIndexes");
+        let (reason, message) = index_failure(&j, 2, 0).unwrap();
+        assert_eq!(reason, "MaxFailedIndexesExceeded");
+        assert_eq!(message, "Job has exceeded the specified maximal number of failed indexes");
+        let mut unlimited = spec.clone();
+        unlimited["maxFailedIndexes"] = json!(null);
+        assert_eq!(index_failure(&job(unlimited), 3, 0), None);
+        let mut plain = spec;
+        plain["backoffLimitPerIndex"] = json!(null);
+        assert_eq!(index_failure(&job(plain), 4, 0), None);
+        let indexed =
+            job(json!({"completions": 5, "parallelism": 3, "completionMode": "Indexed", "template": {}}));
+        assert_eq!(want_active(&indexed, 0, 3, 0), 2, "failed indexes are done too");
     }
 
     #[test]

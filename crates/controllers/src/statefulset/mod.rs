@@ -4,6 +4,7 @@
 
 pub mod identity;
 pub mod plan;
+pub mod retention;
 pub mod status;
 
 use std::{sync::Arc, time::Duration};
@@ -147,6 +148,11 @@ impl Controller {
         let settings = Settings::of(&set);
         let now = jiff::Timestamp::now();
         let decided = plan::plan(&set, &settings, &owned, &update_name, now);
+        // Claims get their owners before any condemned pod goes, so the garbage collector
+        // follows the retention policy when it does.
+        for pod in &owned {
+            self.fix_claim_owners(&set, &ns, pod).await?;
+        }
         for action in &decided.actions {
             self.act(&set, &ns, action, &revisions, &owned).await?;
         }
@@ -344,6 +350,31 @@ impl Controller {
                     let msg = format!("update Pod {name} in StatefulSet {set_name} successful");
                     self.recorder.record(set, Type::Normal, "SuccessfulUpdate", &msg).await;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the owner references of the pod's claims as the retention policy wants them.
+    async fn fix_claim_owners(&self, set: &StatefulSet, ns: &str, pod: &Pod) -> anyhow::Result<()> {
+        let Some(ordinal) = identity::ordinal_in(&name_of(set), pod) else { return Ok(()) };
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+        for wanted in identity::claims(set, ordinal) {
+            let Some(claim) = self.claims.get(&Key::namespaced(ns, &name_of(&wanted))) else { continue };
+            let Some(refs) = retention::wanted_refs(set, pod, &claim) else { continue };
+            // The resourceVersion makes it conditional; a claim that changed is looked at again.
+            let patch = json!({"metadata": {
+                "ownerReferences": refs,
+                "resourceVersion": claim.metadata.resource_version,
+            }});
+            let claim_name = name_of(claim.as_ref());
+            match api.patch(&claim_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => anyhow::bail!(
+                    "could not update claim {claim_name} for delete policy ownerRefs: {}",
+                    api_message(&e)
+                ),
             }
         }
         Ok(())
