@@ -20,6 +20,9 @@ use tower::ServiceExt;
 
 use crate::{auth::Identity, pki::Pki};
 
+/// Concurrent HTTP/2 streams per client connection, upstream's default.
+const MAX_STREAMS: u32 = 1000;
+
 /// A rustls configuration that serves the server certificate and verifies client certificates
 /// against the cluster CA, while still admitting clients without one (they may bring a token).
 pub fn server_config(pki: &Pki) -> Result<Arc<ServerConfig>> {
@@ -58,6 +61,11 @@ pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router) {
                 continue;
             }
         };
+        // Responses are small writes, often several in flight on one HTTP/2 connection: Nagle's
+        // algorithm would hold each behind the previous one's delayed ACK.
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, error = %err, "could not set TCP_NODELAY");
+        }
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
@@ -80,7 +88,10 @@ pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router) {
                 }
                 req.map(axum::body::Body::new)
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Upstream's default (--http2-max-streams-per-connection): components multiplex
+            // their watches and bursts of writes over one connection.
+            builder.http2().max_concurrent_streams(MAX_STREAMS);
             if let Err(err) = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
                 .await

@@ -75,7 +75,7 @@ pub async fn connect(url: &str, token: &str) -> Result<kube::Client> {
     let mut config = kube::Config::new(uri);
     config.root_cert = Some(vec![der]);
     config.auth_info.token = Some(token.bearer.into());
-    kube::Client::try_from(config).context("building the API client")
+    tug_client::client(config).context("building the API client")
 }
 
 /// `GET /cacerts` without verifying the server: the hash check comes after.

@@ -120,7 +120,7 @@ async fn admin_client(kubeconfig: &std::path::Path, component: &str) -> anyhow::
     );
     let agent = http::HeaderValue::from_str(&agent).context("the User-Agent header")?;
     config.headers.push((http::header::USER_AGENT, agent));
-    kube::Client::try_from(config).context("building the admin client")
+    tug_client::client(config).context("building the admin client")
 }
 
 async fn open_datastore(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
