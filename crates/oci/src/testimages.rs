@@ -12,9 +12,20 @@ use crate::{Error, Image, ImageConfig, Layer, Registry, Result, Rootfs};
 pub const BUSYBOX: &str = "tugboat/busybox:1.35";
 pub const TESTSERVER: &str = "tugboat/testserver:latest";
 pub const PAUSE: &str = "tugboat/pause:3.10";
-/// Docker Hub's names for busybox (`busybox`, `busybox:1.35`), pushed when asked so that a
-/// registry standing in for docker.io through a mirror serves the tutorials' images.
-pub const BUSYBOX_DOCKER_HUB: [&str; 2] = ["library/busybox:latest", "library/busybox:1.35"];
+/// Also pushed, for tests that leave the tag out.
+pub const BUSYBOX_LATEST: &str = "tugboat/busybox:latest";
+/// Docker Hub's names for busybox, pushed when asked so that a registry standing in for
+/// docker.io behind a registry mirror serves the tutorials' images offline. The tags are the
+/// ones upstream's documentation uses (1.28); they all hold Debian's busybox 1.35.
+pub const BUSYBOX_DOCKER_HUB: [&str; 3] =
+    ["library/busybox:latest", "library/busybox:1.35", "library/busybox:1.28"];
+/// Docker Hub's names for nginx, pushed with [`BUSYBOX_DOCKER_HUB`]: the test server serving
+/// a welcome page on port 80, which is all the tutorials ask of nginx (tags from upstream's
+/// Deployment examples; `nginx:1.161`, their broken tag, stays absent on purpose).
+pub const NGINX_DOCKER_HUB: [&str; 3] =
+    ["library/nginx:latest", "library/nginx:1.14.2", "library/nginx:1.16.1"];
+const NGINX_INDEX: &str = "<!DOCTYPE html>\n<html>\n<head><title>Welcome to nginx!</title></head>\n<body>\n\
+<h1>Welcome to nginx!</h1>\n<p>Served by Tugboat's test server standing in for nginx.</p>\n</body>\n</html>\n";
 
 /// The ports the test server listens on by default (HTTP, TCP echo).
 pub const TESTSERVER_HTTP_PORT: u16 = 8080;
@@ -29,7 +40,8 @@ pub struct Sources {
     pub busybox: PathBuf,
     /// The static `tug-testserver` binary ([`build_testserver`]).
     pub testserver: PathBuf,
-    /// Also name busybox as on Docker Hub ([`BUSYBOX_DOCKER_HUB`]).
+    /// Also push busybox and an nginx stand-in under Docker Hub's names
+    /// ([`BUSYBOX_DOCKER_HUB`], [`NGINX_DOCKER_HUB`]).
     pub docker_hub_names: bool,
 }
 
@@ -65,7 +77,7 @@ pub fn build_all(sources: &Sources) -> Result<Vec<TestImage>> {
         vec![base.clone()],
         &ImageConfig { cmd: vec!["sh".into()], env: vec![PATH_ENV.into()], ..ImageConfig::default() },
     )?;
-    let mut busybox_names = vec![BUSYBOX.to_string()];
+    let mut busybox_names = vec![BUSYBOX.to_string(), BUSYBOX_LATEST.to_string()];
     if sources.docker_hub_names {
         busybox_names.extend(BUSYBOX_DOCKER_HUB.iter().map(|n| n.to_string()));
     }
@@ -74,8 +86,9 @@ pub fn build_all(sources: &Sources) -> Result<Vec<TestImage>> {
     // the base layer is the same blob as busybox's, stored once.
     let mut server = Rootfs::new();
     server.copy_file(&sources.testserver, "testserver")?;
+    let server = Layer::from_rootfs(&server)?;
     let testserver = Image::build(
-        vec![base, Layer::from_rootfs(&server)?],
+        vec![base.clone(), server.clone()],
         &ImageConfig {
             entrypoint: vec!["/testserver".into()],
             env: vec![PATH_ENV.into()],
@@ -100,11 +113,37 @@ pub fn build_all(sources: &Sources) -> Result<Vec<TestImage>> {
         },
     )?;
 
-    Ok(vec![
+    let mut images = vec![
         TestImage { names: busybox_names, image: busybox },
         TestImage { names: vec![TESTSERVER.into()], image: testserver },
         TestImage { names: vec![PAUSE.into()], image: pause },
-    ])
+    ];
+    if sources.docker_hub_names {
+        let nginx = Image::build(
+            vec![base, server],
+            &ImageConfig {
+                entrypoint: vec!["/testserver".into()],
+                cmd: ["--http-port", "80", "--tcp-port", "off", "--index", NGINX_INDEX]
+                    .map(String::from)
+                    .to_vec(),
+                env: vec![PATH_ENV.into()],
+                exposed_ports: vec!["80/tcp".into()],
+                ..ImageConfig::default()
+            },
+        )?;
+        images.push(TestImage { names: NGINX_DOCKER_HUB.map(String::from).to_vec(), image: nginx });
+    }
+    Ok(images)
+}
+
+/// The names [`build_all`] gives its images, without building them.
+pub fn names(docker_hub_names: bool) -> Vec<&'static str> {
+    let mut names = vec![BUSYBOX, BUSYBOX_LATEST, TESTSERVER, PAUSE];
+    if docker_hub_names {
+        names.extend(BUSYBOX_DOCKER_HUB);
+        names.extend(NGINX_DOCKER_HUB);
+    }
+    names
 }
 
 /// Pushes `images` to the registry at `host` (`127.0.0.1:5000`), answering the full names
@@ -219,11 +258,16 @@ mod tests {
         std::fs::write(&server, b"\x7fELF").unwrap();
         let sources = Sources { busybox: fake, testserver: server, docker_hub_names: true };
         let images = build_all(&sources).unwrap();
-        let names: Vec<_> = images.iter().flat_map(|i| i.names.clone()).collect();
-        assert_eq!(
-            names,
-            [BUSYBOX, "library/busybox:latest", "library/busybox:1.35", TESTSERVER, PAUSE].map(String::from)
-        );
+        let mut built: Vec<_> = images.iter().flat_map(|i| i.names.clone()).collect();
+        built.sort();
+        let mut named = names(true);
+        named.sort();
+        assert_eq!(built, named);
+        assert!(built.contains(&"library/busybox:latest".to_string()));
+        assert!(built.contains(&"library/nginx:1.14.2".to_string()));
+        let nginx = &images[3].image;
+        assert_eq!(nginx.layers.len(), 2);
+        assert_eq!(nginx.layers[1].digest, images[1].image.layers[1].digest);
         let (busybox, testserver, pause) = (&images[0].image, &images[1].image, &images[2].image);
         assert_eq!(testserver.layers[0].digest, busybox.layers[0].digest);
         assert_eq!(testserver.layers.len(), 2);
@@ -231,6 +275,8 @@ mod tests {
         assert_eq!(config(testserver)["config"]["Entrypoint"], serde_json::json!(["/testserver"]));
         assert_eq!(config(pause)["config"]["Entrypoint"], serde_json::json!(["/pause"]));
         assert_eq!(config(pause)["config"]["User"], "65535:65535");
+        assert_eq!(config(nginx)["config"]["ExposedPorts"], serde_json::json!({"80/tcp": {}}));
+        assert_eq!(config(nginx)["config"]["Cmd"][1], "80");
         let entries = busybox_rootfs(&sources.busybox).unwrap().entries();
         let find = |p: &str| entries.iter().find(|(path, _)| path == p).map(|(_, e)| e.clone());
         assert_eq!(find("bin/sh"), Some(crate::rootfs::Entry::Symlink { target: "/bin/busybox".into() }));

@@ -167,6 +167,48 @@ async fn containerd_pulls_and_runs_the_test_images() {
     containerd.ctr_ok(&["containers", "rm", "pause"]);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_hub_names_are_served_through_a_registry_mirror() {
+    let Some(containerd) = LocalContainerd::start() else { return };
+    let registry = LocalRegistry::with_test_images().await.expect("registry with test images");
+    // containerd's hosts directory: docker.io is looked up at the local registry first, so
+    // the pull never leaves the machine.
+    let hosts = tempfile::tempdir().unwrap();
+    std::fs::create_dir(hosts.path().join("docker.io")).unwrap();
+    std::fs::write(
+        hosts.path().join("docker.io/hosts.toml"),
+        format!(
+            "server = \"https://registry-1.docker.io\"\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let hosts_dir = path_str(hosts.path());
+    for name in [
+        "docker.io/library/busybox:latest",
+        "docker.io/library/busybox:1.28",
+        "docker.io/library/nginx:1.14.2",
+    ] {
+        containerd.ctr_ok(&["images", "pull", "--hosts-dir", hosts_dir, name]);
+    }
+    let out = containerd.ctr_ok(&[
+        "run",
+        "--rm",
+        "docker.io/library/busybox:latest",
+        "mirrored",
+        "echo",
+        "mirrored",
+    ]);
+    assert_eq!(out.trim(), "mirrored");
+    // The broken tag of upstream's rollout tutorial stays broken.
+    assert!(
+        !containerd
+            .ctr(&["images", "pull", "--hosts-dir", hosts_dir, "docker.io/library/nginx:1.161"])
+            .status
+            .success()
+    );
+}
+
 #[test]
 fn containerd_imports_an_image_layout() {
     let Some(containerd) = LocalContainerd::start() else { return };

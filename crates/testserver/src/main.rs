@@ -10,7 +10,7 @@ use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     sync::{
-        Mutex,
+        Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     thread,
@@ -24,6 +24,8 @@ static HEALTHY: AtomicBool = AtomicBool::new(true);
 static READY: AtomicBool = AtomicBool::new(true);
 /// Memory the `/memory` endpoint allocated, kept until exit.
 static HELD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// The body of `GET /`, from `--index`.
+static INDEX: OnceLock<String> = OnceLock::new();
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
@@ -52,6 +54,9 @@ fn main() {
 
 fn serve(options: Options) {
     READY.store(options.ready_after.is_none() && !options.unready, Ordering::Relaxed);
+    if let Some(index) = options.index {
+        let _ = INDEX.set(index);
+    }
     if options.start_delay > 0 {
         println!("starting in {} s", options.start_delay);
         thread::sleep(Duration::from_secs(options.start_delay));
@@ -151,7 +156,13 @@ fn route(request: &Request) -> (Response, Option<i32>) {
     let number = |name: &str| query(name).and_then(|v| v.parse::<u64>().ok());
     let post = request.method == "POST";
     let response = match request.path.as_str() {
-        "/" => Response::text(200, "tugboat testserver\n"),
+        "/" => match INDEX.get() {
+            Some(page) if page.starts_with('<') => {
+                Response { content_type: "text/html", ..Response::text(200, page) }
+            }
+            Some(page) => Response::text(200, page),
+            None => Response::text(200, "tugboat testserver\n"),
+        },
         "/healthz" | "/livez" => switch(&HEALTHY, "healthy", "unhealthy"),
         "/readyz" => switch(&READY, "ready", "not ready"),
         "/healthz/fail" | "/healthz/pass" | "/readyz/fail" | "/readyz/pass" if post => {

@@ -2,7 +2,7 @@
 
 pub const USAGE: &str =
     "usage: testserver [--http-port N] [--tcp-port N] [--start-delay S] [--ready-after S] \
-[--unready] [--unhealthy-after S] [--exit-after S [--exit-code N]] [--term-delay S]
+[--unready] [--unhealthy-after S] [--exit-after S [--exit-code N]] [--term-delay S] [--index TEXT]
        testserver pause";
 
 /// Times are whole seconds.
@@ -25,6 +25,9 @@ pub struct Options {
     pub exit_code: i32,
     /// On SIGTERM or SIGINT, wait this long before exiting (grace periods).
     pub term_delay: u64,
+    /// The body of `GET /` (HTML if it starts with `<`), so the image can stand in for a web
+    /// server the tutorials use.
+    pub index: Option<String>,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             exit_after: None,
             exit_code: 0,
             term_delay: 0,
+            index: None,
         }
     }
 }
@@ -74,6 +78,7 @@ impl Options {
                     options.exit_code = value.parse().map_err(|e| format!("{name} {value}: {e}"))?
                 }
                 "--term-delay" => options.term_delay = number()?,
+                "--index" => options.index = Some(value),
                 _ => return Err(format!("unknown option {name}")),
             }
         }
@@ -113,5 +118,6 @@ mod tests {
         assert!(parse(&["--http-port"]).is_err());
         assert!(parse(&["--http-port", "x"]).is_err());
         assert!(parse(&["--bogus", "1"]).is_err());
+        assert!(parse(&["--index"]).is_err());
     }
 }

@@ -135,6 +135,12 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[test]
+fn index_page_is_configurable() {
+    let server = Server::start(&["--index", "<h1>Welcome</h1>"]);
+    assert_eq!(server.get("/"), (200, "<h1>Welcome</h1>".into()));
+}
+
+#[test]
 fn tcp_port_echoes() {
     let server = Server::start(&[]);
     let mut stream = TcpStream::connect(server.tcp.as_ref().unwrap()).unwrap();

@@ -18,8 +18,8 @@ struct Cli {
     /// A static tug-testserver to package (default: build it with cargo).
     #[arg(long, global = true)]
     testserver: Option<PathBuf>,
-    /// Also name busybox as on Docker Hub (library/busybox:latest, :1.35), for a registry
-    /// that stands in for docker.io behind a registry mirror.
+    /// Also push busybox and an nginx stand-in under Docker Hub's names (library/busybox,
+    /// library/nginx), for a registry that stands in for docker.io behind a registry mirror.
     #[arg(long, global = true)]
     docker_hub_names: bool,
 }
@@ -84,11 +84,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Names { registry } => {
-            let mut names = vec![testimages::BUSYBOX, testimages::TESTSERVER, testimages::PAUSE];
-            if cli.docker_hub_names {
-                names.extend(testimages::BUSYBOX_DOCKER_HUB);
-            }
-            for name in names {
+            for name in testimages::names(cli.docker_hub_names) {
                 println!("{registry}/{name}");
             }
         }
