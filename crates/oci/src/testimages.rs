@@ -24,6 +24,10 @@ pub const BUSYBOX_DOCKER_HUB: [&str; 3] =
 /// Deployment examples; `nginx:1.161`, their broken tag, stays absent on purpose).
 pub const NGINX_DOCKER_HUB: [&str; 3] =
     ["library/nginx:latest", "library/nginx:1.14.2", "library/nginx:1.16.1"];
+/// registry.k8s.io's names for the pause image (the sandbox image of Kubernetes 1.35 and
+/// containerd 1.6's default), pushed with [`BUSYBOX_DOCKER_HUB`], for a registry behind a
+/// registry.k8s.io mirror.
+pub const PAUSE_REGISTRY_K8S: [&str; 2] = ["pause:3.10", "pause:3.6"];
 const NGINX_INDEX: &str = "<!DOCTYPE html>\n<html>\n<head><title>Welcome to nginx!</title></head>\n<body>\n\
 <h1>Welcome to nginx!</h1>\n<p>Served by Tugboat's test server standing in for nginx.</p>\n</body>\n</html>\n";
 
@@ -40,8 +44,8 @@ pub struct Sources {
     pub busybox: PathBuf,
     /// The static `tug-testserver` binary ([`build_testserver`]).
     pub testserver: PathBuf,
-    /// Also push busybox and an nginx stand-in under Docker Hub's names
-    /// ([`BUSYBOX_DOCKER_HUB`], [`NGINX_DOCKER_HUB`]).
+    /// Also push busybox and an nginx stand-in under Docker Hub's names, and pause under
+    /// registry.k8s.io's ([`BUSYBOX_DOCKER_HUB`], [`NGINX_DOCKER_HUB`], [`PAUSE_REGISTRY_K8S`]).
     pub docker_hub_names: bool,
 }
 
@@ -113,10 +117,14 @@ pub fn build_all(sources: &Sources) -> Result<Vec<TestImage>> {
         },
     )?;
 
+    let mut pause_names = vec![PAUSE.to_string()];
+    if sources.docker_hub_names {
+        pause_names.extend(PAUSE_REGISTRY_K8S.iter().map(|n| n.to_string()));
+    }
     let mut images = vec![
         TestImage { names: busybox_names, image: busybox },
         TestImage { names: vec![TESTSERVER.into()], image: testserver },
-        TestImage { names: vec![PAUSE.into()], image: pause },
+        TestImage { names: pause_names, image: pause },
     ];
     if sources.docker_hub_names {
         let nginx = Image::build(
@@ -142,8 +150,14 @@ pub fn names(docker_hub_names: bool) -> Vec<&'static str> {
     if docker_hub_names {
         names.extend(BUSYBOX_DOCKER_HUB);
         names.extend(NGINX_DOCKER_HUB);
+        names.extend(PAUSE_REGISTRY_K8S);
     }
     names
+}
+
+/// The image `images` pushes under `name` (`tugboat/pause:3.10`).
+pub fn find<'a>(images: &'a [TestImage], name: &str) -> Option<&'a Image> {
+    images.iter().find(|i| i.names.iter().any(|n| n == name)).map(|i| &i.image)
 }
 
 /// Pushes `images` to the registry at `host` (`127.0.0.1:5000`), answering the full names
@@ -265,7 +279,9 @@ mod tests {
         assert_eq!(built, named);
         assert!(built.contains(&"library/busybox:latest".to_string()));
         assert!(built.contains(&"library/nginx:1.14.2".to_string()));
-        let nginx = &images[3].image;
+        let nginx = find(&images, "library/nginx:latest").unwrap();
+        assert_eq!(find(&images, "pause:3.10").unwrap().digest(), find(&images, PAUSE).unwrap().digest());
+        assert!(find(&images, "library/nginx:1.161").is_none());
         assert_eq!(nginx.layers.len(), 2);
         assert_eq!(nginx.layers[1].digest, images[1].image.layers[1].digest);
         let (busybox, testserver, pause) = (&images[0].image, &images[1].image, &images[2].image);

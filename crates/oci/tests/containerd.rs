@@ -168,7 +168,7 @@ async fn containerd_pulls_and_runs_the_test_images() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_hub_names_are_served_through_a_registry_mirror() {
+async fn upstream_names_are_served_through_registry_mirrors() {
     let Some(containerd) = LocalContainerd::start() else { return };
     let registry = LocalRegistry::with_test_images().await.expect("registry with test images");
     // containerd's hosts directory: docker.io is looked up at the local registry first, so
@@ -183,7 +183,14 @@ async fn docker_hub_names_are_served_through_a_registry_mirror() {
         ),
     )
     .unwrap();
+    std::fs::create_dir(hosts.path().join("registry.k8s.io")).unwrap();
+    std::fs::write(
+        hosts.path().join("registry.k8s.io/hosts.toml"),
+        format!("[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n", registry.host()),
+    )
+    .unwrap();
     let hosts_dir = path_str(hosts.path());
+    containerd.ctr_ok(&["images", "pull", "--hosts-dir", hosts_dir, "registry.k8s.io/pause:3.10"]);
     for name in [
         "docker.io/library/busybox:latest",
         "docker.io/library/busybox:1.28",
@@ -217,7 +224,14 @@ fn containerd_imports_an_image_layout() {
     let tarball = dir.path().join("images.tar");
     let names = ["layout.test/tugboat/busybox:1.35", "layout.test/tugboat/pause:3.10"];
     let file = std::fs::File::create(&tarball).unwrap();
-    layout::write_layout(file, &[(names[0], &images[0].image), (names[1], &images[2].image)]).unwrap();
+    layout::write_layout(
+        file,
+        &[
+            (names[0], testimages::find(&images, testimages::BUSYBOX).unwrap()),
+            (names[1], testimages::find(&images, testimages::PAUSE).unwrap()),
+        ],
+    )
+    .unwrap();
     containerd.ctr_ok(&["images", "import", path_str(&tarball)]);
     let listed = containerd.ctr_ok(&["images", "ls", "-q"]);
     for name in names {

@@ -19,7 +19,8 @@ struct Cli {
     #[arg(long, global = true)]
     testserver: Option<PathBuf>,
     /// Also push busybox and an nginx stand-in under Docker Hub's names (library/busybox,
-    /// library/nginx), for a registry that stands in for docker.io behind a registry mirror.
+    /// library/nginx) and pause under registry.k8s.io's (pause:3.10), for a registry that
+    /// stands in for them behind registry mirrors.
     #[arg(long, global = true)]
     docker_hub_names: bool,
 }
