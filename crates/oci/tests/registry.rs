@@ -69,19 +69,21 @@ async fn test_images_are_pushed_and_served_back_intact() {
         }
     }
 
-    let busybox = check_served(&registry, testimages::BUSYBOX, &images[0].image).await;
+    let busybox_image = testimages::find(&images, testimages::BUSYBOX).unwrap();
+    let server_image = testimages::find(&images, testimages::TESTSERVER).unwrap();
+    let busybox = check_served(&registry, testimages::BUSYBOX, busybox_image).await;
     let host_busybox = std::fs::read(&sources.busybox).unwrap();
     assert_eq!(file_in(&busybox[0], "bin/busybox").as_deref(), Some(&host_busybox[..]));
-    let server = check_served(&registry, testimages::TESTSERVER, &images[1].image).await;
+    let server = check_served(&registry, testimages::TESTSERVER, server_image).await;
     let host_server = std::fs::read(&sources.testserver).unwrap();
     assert_eq!(file_in(&server[1], "testserver").as_deref(), Some(&host_server[..]));
 
     // Blobs are now present, so a second push uploads nothing and keeps the same manifest.
-    let config = &images[1].image.config;
+    let config = &server_image.config;
     assert!(registry.blob_exists("tugboat/testserver", &config.digest).await.unwrap());
     assert!(!registry.upload_blob("tugboat/testserver", config).await.unwrap());
     testimages::push_all(&local.host(), &images).await.unwrap();
-    check_served(&registry, testimages::TESTSERVER, &images[1].image).await;
+    check_served(&registry, testimages::TESTSERVER, server_image).await;
 }
 
 #[tokio::test]
