@@ -27,6 +27,20 @@ impl LocalRegistry {
     /// # Errors
     /// [`Error::Io`] if it cannot be started, [`Error::Transport`] if it does not answer in 30 s.
     pub async fn start() -> Result<LocalRegistry> {
+        // The port is free when picked but may be taken before the registry binds it (tests
+        // start many servers at once); a registry that exits at start gets another port.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match LocalRegistry::launch().await {
+                Err(Started::Exited(_)) if attempts < 3 => continue,
+                Err(Started::Exited(e) | Started::Failed(e)) => return Err(e),
+                Ok(registry) => return Ok(registry),
+            }
+        }
+    }
+
+    async fn launch() -> Result<LocalRegistry, Started> {
         let dir = tempfile::Builder::new()
             .prefix("tug-registry-")
             .tempdir()
@@ -85,20 +99,34 @@ impl LocalRegistry {
         self.dir.path().join("registry.log")
     }
 
-    async fn wait_ready(&mut self) -> Result<()> {
+    async fn wait_ready(&mut self) -> Result<(), Started> {
         let client = self.client();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let Err(error) = client.ping().await else { return Ok(()) };
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-                return Err(Error::transport("start registry", format!("exited with {status}: {log}")));
+                let why = format!("exited with {status}: {log}");
+                return Err(Started::Exited(Error::transport("start registry", why)));
             }
             if Instant::now() > deadline {
-                return Err(Error::transport("start registry", format!("no answer within 30 s: {error}")));
+                let why = format!("no answer within 30 s: {error}");
+                return Err(Started::Failed(Error::transport("start registry", why)));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// Why a start failed: an exit is worth another port, anything else is not.
+enum Started {
+    Exited(Error),
+    Failed(Error),
+}
+
+impl From<Error> for Started {
+    fn from(e: Error) -> Self {
+        Started::Failed(e)
     }
 }
 
