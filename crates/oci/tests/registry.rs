@@ -108,3 +108,28 @@ async fn missing_images_and_blobs_are_registry_errors() {
         .unwrap_err();
     assert!(matches!(err, tug_oci::Error::Registry { status: 400, .. }), "{err}");
 }
+
+#[tokio::test]
+async fn tug_testimages_pushes_every_named_image() {
+    let local = LocalRegistry::start().await.expect("registry starts (run scripts/setup.sh)");
+    let testserver = testimages::build_testserver().expect("test server builds");
+    let host = local.host();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tug-testimages"))
+        .args(["push", "--docker-hub-names", "--registry", &host, "--testserver"])
+        .arg(&testserver)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut printed: Vec<String> =
+        String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect();
+    let mut expected: Vec<String> = testimages::names(true).iter().map(|n| local.image(n)).collect();
+    printed.sort();
+    expected.sort();
+    assert_eq!(printed, expected);
+    let registry = local.client();
+    for name in testimages::names(true) {
+        let (repository, tag) = testimages::split_name(name).unwrap();
+        registry.manifest(repository, tag).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
