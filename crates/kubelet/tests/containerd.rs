@@ -8,8 +8,19 @@ use std::{
 };
 
 use tug_kubelet::{
-    containerd::{Containerd, ContainerdConfig},
-    runtime::{CriRuntime, Runtime},
+    cni::PodNetwork,
+    containerd::{Containerd, ContainerdConfig, Registries},
+    runtime::{
+        CriRuntime, Runtime,
+        proto::{
+            ContainerConfig, ContainerMetadata, ContainerState, ImageSpec, LinuxContainerConfig,
+            LinuxPodSandboxConfig, PodSandboxConfig, PodSandboxMetadata, PodSandboxState,
+        },
+    },
+};
+use tug_oci::{
+    testimages::{self, Sources},
+    testing::LocalRegistry,
 };
 
 /// Whether this machine can run the test; panics under CI when it cannot.
@@ -161,4 +172,130 @@ async fn the_agents_containerd_serves_cri() {
 
     let err = node.runtime.container_status("no-such-container").await.expect_err("a missing container");
     assert!(err.is_not_found(), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busybox_container_runs_in_a_networked_sandbox() {
+    if !can_run() {
+        return;
+    }
+    let registry = LocalRegistry::start().await.expect("a registry on loopback");
+    let sources = Sources { docker_hub_names: true, ..Sources::local().expect("the test images' sources") };
+    let images = testimages::build_all(&sources).expect("building the test images");
+    testimages::push_all(&registry.host(), &images).await.expect("pushing the test images");
+    let (pause, busybox) = (registry.image(testimages::PAUSE), registry.image(testimages::BUSYBOX));
+
+    // Registries on loopback are reached over plain HTTP without being named insecure, and
+    // Docker Hub's names are served by the mirror.
+    let mirror = format!("docker.io=http://{}", registry.host());
+    let registries = Registries::from_flags(&[], &[mirror]).expect("the mirror flag");
+    let node = Node::start(|config| {
+        config.sandbox_image = pause.clone();
+        config.registries = registries;
+    })
+    .await;
+    let subnet = format!("10.88.{}.0/24", std::process::id() % 250);
+    let network = PodNetwork {
+        bridge: node.bridge.clone(),
+        ..PodNetwork::new(&subnet, &node.dir.path().join("agent"))
+    };
+    network.write(&node.config.cni_conf_dir).expect("writing the CNI config");
+    poll("the network is ready", || async {
+        let status = node.runtime.status().await.ok()?;
+        status.conditions.iter().any(|c| c.r#type == "NetworkReady" && c.status).then_some(())
+    })
+    .await;
+
+    let image_ref = node.runtime.pull_image(&busybox, None, None).await.expect("pulling busybox");
+    assert!(image_ref.starts_with("sha256:"), "{image_ref}");
+    let present = node.runtime.image_status(&busybox).await.expect("ImageStatus");
+    assert!(present.is_some_and(|i| i.repo_tags.contains(&busybox)));
+    assert!(node.runtime.image_status("127.0.0.1:1/none:1").await.expect("ImageStatus").is_none());
+    let mirrored =
+        node.runtime.pull_image("busybox:latest", None, None).await.expect("pulling through the mirror");
+    assert_eq!(mirrored, image_ref, "the mirror serves the same busybox");
+    let err = node
+        .runtime
+        .pull_image(&registry.image("no/such:image"), None, None)
+        .await
+        .expect_err("a missing image");
+    assert!(err.to_string().starts_with(&format!("PullImage {}/no/such:image: ", registry.host())), "{err}");
+
+    let logs = node.dir.path().join("pods/default_box_uid-1");
+    let sandbox_config = PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: "box".into(),
+            uid: "uid-1".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: "box".into(),
+        log_directory: logs.to_string_lossy().into_owned(),
+        linux: Some(LinuxPodSandboxConfig::default()),
+        ..Default::default()
+    };
+    let sandbox = node.runtime.run_pod_sandbox(&sandbox_config, "").await.expect("RunPodSandbox");
+    let status = node.runtime.pod_sandbox_status(&sandbox).await.expect("PodSandboxStatus");
+    assert_eq!(status.state(), PodSandboxState::SandboxReady);
+    let ip = status.network.map(|n| n.ip).unwrap_or_default();
+    let prefix = subnet.trim_end_matches("0/24");
+    assert!(ip.starts_with(prefix), "pod IP {ip:?} not in {subnet}");
+
+    let container_config = ContainerConfig {
+        metadata: Some(ContainerMetadata { name: "hello".into(), attempt: 0 }),
+        image: Some(ImageSpec { image: busybox.clone(), ..Default::default() }),
+        command: vec!["sh".into(), "-c".into(), "echo hello from busybox; ip -4 -o addr show eth0".into()],
+        log_path: "hello/0.log".into(),
+        linux: Some(LinuxContainerConfig::default()),
+        ..Default::default()
+    };
+    let container = node
+        .runtime
+        .create_container(&sandbox, &container_config, &sandbox_config)
+        .await
+        .expect("CreateContainer");
+    node.runtime.start_container(&container).await.expect("StartContainer");
+    let exited = poll("the container exits", || async {
+        let status = node.runtime.container_status(&container).await.ok()?;
+        (status.state() == ContainerState::ContainerExited).then_some(status)
+    })
+    .await;
+    assert_eq!(exited.exit_code, 0, "{exited:?}");
+    assert_eq!(exited.reason, "Completed");
+
+    // CRI's log format: `<RFC 3339 time> <stream> <F(ull)|P(artial)> <text>`.
+    let log = std::fs::read_to_string(logs.join("hello/0.log")).expect("the container's CRI log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines[0].ends_with(" stdout F hello from busybox"), "{log}");
+    assert!(lines[1].contains(&format!("inet {ip}/24")), "the container is not in the pod's network:\n{log}");
+
+    let listed = node.runtime.list_containers(None).await.expect("ListContainers");
+    assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec![container.as_str()]);
+    node.runtime
+        .stop_container(&container, Duration::from_secs(1))
+        .await
+        .expect("stopping an exited container");
+    node.runtime.remove_container(&container).await.expect("RemoveContainer");
+    node.runtime.stop_pod_sandbox(&sandbox).await.expect("StopPodSandbox");
+    node.runtime.remove_pod_sandbox(&sandbox).await.expect("RemovePodSandbox");
+    let err = node.runtime.container_status(&container).await.expect_err("a removed container");
+    assert!(err.is_not_found(), "{err}");
+    assert!(node.runtime.list_pod_sandboxes(None).await.expect("ListPodSandbox").is_empty());
+    drop(registry);
+}
+
+/// Polls `check` until it answers, failing the test after a minute.
+async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

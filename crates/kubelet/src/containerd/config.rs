@@ -35,6 +35,10 @@ pub struct ContainerdConfig {
     pub registry_dir: PathBuf,
     /// The image of each pod's sandbox (pause) container.
     pub sandbox_image: String,
+    /// Keep containers' `oom_score_adj` at or above containerd's own. Needed where the agent
+    /// lacks CAP_SYS_RESOURCE (some VMs and containers): CRI gives sandboxes -998, which runc
+    /// then fails to set ("can't get final child's PID from pipe: EOF").
+    pub restrict_oom_score_adj: bool,
     pub registries: Registries,
 }
 
@@ -53,6 +57,7 @@ impl ContainerdConfig {
             cni_conf_dir: data_dir.join("etc/cni/net.d"),
             registry_dir: data_dir.join("etc/containerd/certs.d"),
             sandbox_image: DEFAULT_SANDBOX_IMAGE.to_string(),
+            restrict_oom_score_adj: !has_sys_resource(),
             registries: Registries::default(),
         }
     }
@@ -83,6 +88,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   netns_mounts_under_state_dir = true
   enable_unprivileged_ports = true
   enable_unprivileged_icmp = true
+  restrict_oom_score_adj = {restrict_oom}
 
 [{cri}.containerd]
   snapshotter = "overlayfs"
@@ -110,6 +116,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             opt = quote(&self.root.join("opt")),
             runc_root = quote(&self.state.join("runc")),
             sandbox = quote_str(&self.sandbox_image),
+            restrict_oom = self.restrict_oom_score_adj,
             cni_bin = quote(&self.cni_bin_dir),
             cni_conf = quote(&self.cni_conf_dir),
             registry = quote(&self.registry_dir),
@@ -226,6 +233,17 @@ impl Registries {
         }
         Ok(())
     }
+}
+
+/// Whether this process may lower `oom_score_adj` (CAP_SYS_RESOURCE in its effective set).
+fn has_sys_resource() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
 /// Where a registry's images come from when no mirror has them.
