@@ -71,6 +71,13 @@ pub struct AgentArgs {
     /// Register this many simulated nodes instead of running containers.
     #[arg(long)]
     pub simulate: Option<u32>,
+    /// Where the agent keeps its state (under `<data-dir>/agent`: containerd's config, images
+    /// and containers, the CNI config).
+    #[arg(long, default_value = "/var/lib/tugboat", env = "TUG_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Where the agent keeps runtime state lost at reboot (containerd's socket and state).
+    #[arg(long, default_value = "/run/tugboat", hide = true)]
+    pub run_dir: PathBuf,
     #[command(flatten)]
     pub simulated: SimulatedNodeArgs,
     #[command(flatten)]
@@ -128,7 +135,7 @@ impl Cli {
         match self.command {
             Command::Server(args) => crate::server::run(args).await,
             Command::Agent(args) if args.simulate.is_some() => crate::agent::run_simulated(args).await,
-            Command::Agent(_) => not_yet("tug agent", "the node agent"),
+            Command::Agent(args) => crate::agent::run_node(args).await,
             Command::Up(_) => not_yet("tug up", "the local multi-node cluster"),
             Command::Kubectl(_) => not_yet("tug kubectl", "the built-in kubectl"),
         }
@@ -169,6 +176,8 @@ mod tests {
              --datastore-endpoint http://127.0.0.1:2379 --disable-agent --disable-scheduler \
              --cluster-cidr 10.244.0.0/16 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
+            "tug agent --server https://10.0.0.1:6443 --token T --data-dir /tmp/agent \
+             --insecure-registry node1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 100 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 10000 --sim-cpu 8 \
