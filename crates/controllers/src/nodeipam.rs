@@ -163,7 +163,10 @@ impl Controller {
                 match changes.recv().await {
                     Ok(change) => {
                         if let Change::Deleted(node) = change.as_ref() {
-                            watcher.release(node);
+                            // A freed block may serve a node that waits for one.
+                            if watcher.release(node) {
+                                watcher.resync();
+                            }
                         } else if pod_cidr(change.object()).is_none() {
                             watcher.queue.add(Key::of(change.object().as_ref()));
                         } else {
@@ -205,11 +208,12 @@ impl Controller {
         state.held.insert(node.name_any(), cidr.to_string());
     }
 
-    fn release(&self, node: &Node) {
+    /// Frees the node's block; whether it held one.
+    fn release(&self, node: &Node) -> bool {
         let mut state = self.lock();
-        if let Some(cidr) = state.held.remove(&node.name_any()) {
-            state.set.release(&cidr);
-        }
+        let Some(cidr) = state.held.remove(&node.name_any()) else { return false };
+        state.set.release(&cidr);
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
