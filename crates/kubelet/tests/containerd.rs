@@ -68,7 +68,10 @@ impl Node {
         let containerd = Containerd::start(&config).await.expect("containerd starts");
         assert!(containerd.pid().is_some(), "a fresh socket has no containerd: this test starts its own");
         let runtime = CriRuntime::connect(containerd.socket()).await.expect("connecting to containerd");
-        let bridge = format!("tugt{}", std::process::id() % 100_000);
+        // Unique per node: a test's Drop deletes its bridge while other tests run.
+        static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bridge = format!("tug{}x{n}", std::process::id() % 100_000);
         Node { dir, config, containerd: Some(containerd), runtime, bridge }
     }
 }
