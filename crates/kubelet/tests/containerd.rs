@@ -14,7 +14,8 @@ use tug_kubelet::{
         CriRuntime, Runtime,
         proto::{
             ContainerConfig, ContainerMetadata, ContainerState, ImageSpec, LinuxContainerConfig,
-            LinuxPodSandboxConfig, PodSandboxConfig, PodSandboxMetadata, PodSandboxState,
+            LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption,
+            PodSandboxConfig, PodSandboxMetadata, PodSandboxState,
         },
     },
 };
@@ -182,10 +183,7 @@ async fn a_busybox_container_runs_in_a_networked_sandbox() {
     if !can_run() {
         return;
     }
-    let registry = LocalRegistry::start().await.expect("a registry on loopback");
-    let sources = Sources { docker_hub_names: true, ..Sources::local().expect("the test images' sources") };
-    let images = testimages::build_all(&sources).expect("building the test images");
-    testimages::push_all(&registry.host(), &images).await.expect("pushing the test images");
+    let registry = registry_with_test_images(true).await;
     let (pause, busybox) = (registry.image(testimages::PAUSE), registry.image(testimages::BUSYBOX));
 
     // Registries on loopback are reached over plain HTTP without being named insecure, and
@@ -284,6 +282,84 @@ async fn a_busybox_container_runs_in_a_networked_sandbox() {
     let err = node.runtime.container_status(&container).await.expect_err("a removed container");
     assert!(err.is_not_found(), "{err}");
     assert!(node.runtime.list_pod_sandboxes(None).await.expect("ListPodSandbox").is_empty());
+    drop(registry);
+}
+
+/// A registry on loopback holding the test images (and their Docker Hub names).
+async fn registry_with_test_images(docker_hub_names: bool) -> LocalRegistry {
+    let registry = LocalRegistry::start().await.expect("a registry on loopback");
+    let sources = Sources { docker_hub_names, ..Sources::local().expect("the test images' sources") };
+    let images = testimages::build_all(&sources).expect("building the test images");
+    testimages::push_all(&registry.host(), &images).await.expect("pushing the test images");
+    registry
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_outlive_a_restart_of_containerd() {
+    if !can_run() {
+        return;
+    }
+    let registry = registry_with_test_images(false).await;
+    let pause = registry.image(testimages::PAUSE);
+    let busybox = registry.image(testimages::BUSYBOX);
+    let mut node = Node::start(|config| config.sandbox_image = pause.clone()).await;
+    node.runtime.pull_image(&busybox, None, None).await.expect("pulling busybox");
+
+    // Host network: no CNI config needed.
+    let sandbox_config = PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: "sleeper".into(),
+            uid: "uid-2".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        log_directory: node.dir.path().join("pods/default_sleeper_uid-2").to_string_lossy().into_owned(),
+        linux: Some(LinuxPodSandboxConfig {
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NamespaceMode::Node as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let sandbox = node.runtime.run_pod_sandbox(&sandbox_config, "").await.expect("RunPodSandbox");
+    let container_config = ContainerConfig {
+        metadata: Some(ContainerMetadata { name: "sleep".into(), attempt: 0 }),
+        image: Some(ImageSpec { image: busybox.clone(), ..Default::default() }),
+        // Ignores SIGTERM, so that stopping it takes the grace period and a SIGKILL.
+        command: vec!["sh".into(), "-c".into(), "trap '' TERM; sleep 600".into()],
+        log_path: "sleep/0.log".into(),
+        linux: Some(LinuxContainerConfig::default()),
+        ..Default::default()
+    };
+    let container = node
+        .runtime
+        .create_container(&sandbox, &container_config, &sandbox_config)
+        .await
+        .expect("CreateContainer");
+    node.runtime.start_container(&container).await.expect("StartContainer");
+    let before = node.runtime.container_status(&container).await.expect("ContainerStatus");
+    assert_eq!(before.state(), ContainerState::ContainerRunning);
+
+    let old = node.containerd.take().expect("the node's containerd");
+    let old_pid = old.pid();
+    old.stop().await.expect("stopping containerd");
+    let containerd = Containerd::start(&node.config).await.expect("containerd starts again");
+    assert_ne!(containerd.pid(), old_pid);
+    node.runtime = CriRuntime::connect(containerd.socket()).await.expect("connecting again");
+    node.containerd = Some(containerd);
+
+    let after = node.runtime.container_status(&container).await.expect("ContainerStatus after the restart");
+    assert_eq!(after.state(), ContainerState::ContainerRunning, "{after:?}");
+    assert_eq!(after.started_at, before.started_at, "the same run of the container");
+
+    node.runtime.stop_container(&container, Duration::from_secs(1)).await.expect("StopContainer");
+    let stopped = node.runtime.container_status(&container).await.expect("ContainerStatus");
+    assert_eq!((stopped.state(), stopped.exit_code), (ContainerState::ContainerExited, 137), "{stopped:?}");
     drop(registry);
 }
 
