@@ -3,16 +3,18 @@
 //!
 //! The trait takes and returns CRI's own messages ([`proto`]), as upstream's kubelet does with
 //! `internalapi.RuntimeService`: the pod workers build `PodSandboxConfig` and `ContainerConfig`
-//! directly, and a fake runtime for unit tests needs no translation layer.
+//! directly, and [`FakeRuntime`], the in-memory runtime for unit tests, needs no translation.
 
 mod cri;
 mod error;
+mod fake;
 pub mod proto;
 
 use std::time::Duration;
 
 pub use cri::CriRuntime;
 pub use error::RuntimeError;
+pub use fake::FakeRuntime;
 use proto::{
     Container, ContainerConfig, ContainerFilter, ContainerStatus, Image, PodSandbox, PodSandboxConfig,
     PodSandboxFilter, PodSandboxStatus, RuntimeStatus, VersionResponse,
