@@ -31,9 +31,10 @@ pub const PAUSE_REGISTRY_K8S: [&str; 2] = ["pause:3.10", "pause:3.6"];
 const NGINX_INDEX: &str = "<!DOCTYPE html>\n<html>\n<head><title>Welcome to nginx!</title></head>\n<body>\n\
 <h1>Welcome to nginx!</h1>\n<p>Served by Tugboat's test server standing in for nginx.</p>\n</body>\n</html>\n";
 
-/// The ports the test server listens on by default (HTTP, TCP echo).
+/// The ports the test server listens on by default (HTTP, TCP echo, gRPC health).
 pub const TESTSERVER_HTTP_PORT: u16 = 8080;
 pub const TESTSERVER_TCP_ECHO_PORT: u16 = 9000;
+pub const TESTSERVER_GRPC_PORT: u16 = 9090;
 
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -99,6 +100,7 @@ pub fn build_all(sources: &Sources) -> Result<Vec<TestImage>> {
             exposed_ports: vec![
                 format!("{TESTSERVER_HTTP_PORT}/tcp"),
                 format!("{TESTSERVER_TCP_ECHO_PORT}/tcp"),
+                format!("{TESTSERVER_GRPC_PORT}/tcp"),
             ],
             ..ImageConfig::default()
         },
@@ -131,7 +133,7 @@ pub fn build_all(sources: &Sources) -> Result<Vec<TestImage>> {
             vec![base, server],
             &ImageConfig {
                 entrypoint: vec!["/testserver".into()],
-                cmd: ["--http-port", "80", "--tcp-port", "off", "--index", NGINX_INDEX]
+                cmd: ["--http-port", "80", "--tcp-port", "off", "--grpc-port", "off", "--index", NGINX_INDEX]
                     .map(String::from)
                     .to_vec(),
                 env: vec![PATH_ENV.into()],

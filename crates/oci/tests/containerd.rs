@@ -141,6 +141,8 @@ async fn containerd_pulls_and_runs_the_test_images() {
         &port_arg,
         "--tcp-port",
         "off",
+        "--grpc-port",
+        "off",
     ]);
     let mut echoed = None;
     poll("test server answers", || {

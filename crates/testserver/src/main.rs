@@ -1,7 +1,9 @@
 //! The test images' server. Serves HTTP endpoints the node agent's tests drive (health and
-//! readiness switches, echo, exit codes, cpu and memory load) and a TCP echo port; called
+//! readiness switches, echo, exit codes, cpu and memory load), a TCP echo port and the gRPC
+//! health service (following the same health switch); called
 //! `pause` (or with the `pause` argument) it is a pod sandbox's pause process instead.
 
+mod grpc;
 mod http;
 mod options;
 mod signals;
@@ -70,6 +72,16 @@ fn serve(options: Options) {
         let tcp_addr = tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
         println!("listening on tcp-echo {tcp_addr}");
         thread::spawn(move || accept(tcp, serve_echo));
+    }
+    if let Some(port) = options.grpc_port {
+        let grpc = bind(port, "gRPC health");
+        let grpc_addr = grpc.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        println!("listening on grpc {grpc_addr}");
+        thread::spawn(move || {
+            accept(grpc, |stream| {
+                let _ = grpc::serve(stream, || HEALTHY.load(Ordering::Relaxed));
+            })
+        });
     }
     if let Some(after) = options.ready_after {
         thread::spawn(move || {

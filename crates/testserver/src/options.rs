@@ -1,7 +1,7 @@
 //! Command-line options of the server mode.
 
 pub const USAGE: &str =
-    "usage: testserver [--http-port N] [--tcp-port N] [--start-delay S] [--ready-after S] \
+    "usage: testserver [--http-port N] [--tcp-port N] [--grpc-port N] [--start-delay S] [--ready-after S] \
 [--unready] [--unhealthy-after S] [--exit-after S [--exit-code N]] [--term-delay S] [--index TEXT]
        testserver pause";
 
@@ -12,6 +12,8 @@ pub struct Options {
     pub http_port: u16,
     /// TCP echo port (9000; `--tcp-port off` disables it).
     pub tcp_port: Option<u16>,
+    /// gRPC health service port (9090; `off` disables it).
+    pub grpc_port: Option<u16>,
     /// Wait before listening at all (slow starts, startup probes).
     pub start_delay: u64,
     /// Report not ready until this many seconds after start.
@@ -35,6 +37,7 @@ impl Default for Options {
         Options {
             http_port: 8080,
             tcp_port: Some(9000),
+            grpc_port: Some(9090),
             start_delay: 0,
             ready_after: None,
             unready: false,
@@ -69,6 +72,10 @@ impl Options {
                 "--tcp-port" if value == "off" => options.tcp_port = None,
                 "--tcp-port" => {
                     options.tcp_port = Some(value.parse().map_err(|e| format!("{name} {value}: {e}"))?)
+                }
+                "--grpc-port" if value == "off" => options.grpc_port = None,
+                "--grpc-port" => {
+                    options.grpc_port = Some(value.parse().map_err(|e| format!("{name} {value}: {e}"))?)
                 }
                 "--start-delay" => options.start_delay = number()?,
                 "--ready-after" => options.ready_after = Some(number()?),

@@ -12,24 +12,26 @@ struct Server {
     stdout: BufReader<ChildStdout>,
     http: String,
     tcp: Option<String>,
+    grpc: String,
 }
 
 impl Server {
     /// Starts the server on free ports and reads the addresses it prints.
     fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tug-testserver"))
-            .args(["--http-port", "0", "--tcp-port", "0"])
+            .args(["--http-port", "0", "--tcp-port", "0", "--grpc-port", "0"])
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut server = Server { child, stdout, http: String::new(), tcp: None };
+        let mut server = Server { child, stdout, http: String::new(), tcp: None, grpc: String::new() };
         let port = |line: &str| line.rsplit(':').next().unwrap().to_string();
         server.http = format!("127.0.0.1:{}", port(&server.line_starting("listening on http ")));
         if !args.contains(&"off") {
             server.tcp = Some(format!("127.0.0.1:{}", port(&server.line_starting("listening on tcp-echo "))));
         }
+        server.grpc = format!("127.0.0.1:{}", port(&server.line_starting("listening on grpc ")));
         server
     }
 
@@ -148,6 +150,46 @@ fn tcp_port_echoes() {
     let mut buf = [0u8; 5];
     stream.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"ping\n");
+}
+
+/// One `grpc.health.v1.Health/Check` call through the h2 crate's client (an independent
+/// HTTP/2 implementation); answers the serving status.
+async fn grpc_health_check(addr: &str) -> u8 {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    // An empty HealthCheckRequest: no compression, length 0.
+    send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/grpc");
+    let mut body = response.into_body();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        body.flow_control().release_capacity(chunk.len()).unwrap();
+        data.extend_from_slice(&chunk);
+    }
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(data.len(), 7, "{data:?}");
+    assert_eq!(&data[..6], &[0, 0, 0, 0, 2, 0x08]);
+    data[6]
+}
+
+#[tokio::test]
+async fn grpc_health_follows_the_health_switch() {
+    let server = Server::start(&[]);
+    assert_eq!(grpc_health_check(&server.grpc).await, 1, "SERVING");
+    assert_eq!(server.request("POST", "/healthz/fail", "").0, 200);
+    assert_eq!(grpc_health_check(&server.grpc).await, 2, "NOT_SERVING");
 }
 
 #[test]
