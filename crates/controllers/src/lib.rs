@@ -16,6 +16,7 @@ pub mod history;
 pub mod informer;
 pub mod job;
 pub mod namespace;
+pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod owner;
 pub mod podgc;
@@ -40,11 +41,17 @@ pub struct Options {
     /// How long a node may stay silent before it is Unknown (upstream's
     /// `--node-monitor-grace-period`, 50 s).
     pub node_monitor_grace_period: std::time::Duration,
+    /// The range node pod CIDRs come from (k3s's `--cluster-cidr`, 10.42.0.0/16).
+    pub cluster_cidr: String,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { disabled: Vec::new(), node_monitor_grace_period: std::time::Duration::from_secs(50) }
+        Options {
+            disabled: Vec::new(),
+            node_monitor_grace_period: std::time::Duration::from_secs(50),
+            cluster_cidr: nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
+        }
     }
 }
 
@@ -54,6 +61,7 @@ pub const NAMES: &[&str] = &[
     "replicaset",
     "replicationcontroller",
     "nodelifecycle",
+    "nodeipam",
     "statefulset",
     "daemonset",
     "endpoint",
@@ -109,6 +117,13 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
     }
     if on("nodelifecycle") {
         nodelifecycle::Controller::start(&informers, options.node_monitor_grace_period);
+    }
+    if on("nodeipam")
+        && let Err(err) =
+            nodeipam::Controller::start(&informers, &options.cluster_cidr, nodeipam::DEFAULT_NODE_MASK)
+    {
+        // The server checks --cluster-cidr before it gets here.
+        tracing::error!(error = %err, "node IPAM controller not started");
     }
     if on("statefulset") {
         statefulset::Controller::start(&informers);

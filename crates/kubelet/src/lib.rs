@@ -27,9 +27,12 @@
 //!
 //! Annotations are read once, when the agent first sees the pod.
 
+pub mod cni;
 pub mod connect;
+pub mod containerd;
 pub mod lease;
 pub mod node;
 pub mod pod_status;
+pub mod runtime;
 pub mod sim;
 pub mod time;

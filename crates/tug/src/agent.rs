@@ -1,12 +1,15 @@
-//! `tug agent`: join a server as a node. For now only as simulated nodes (`--simulate N`); the
-//! containerd-backed agent comes with the node agent issue.
+//! `tug agent`: join a server as a node, either as simulated nodes (`--simulate N`) or as this
+//! machine, running containers on the agent's own containerd. The real node's pod lifecycle is
+//! not built yet: for now it joins, brings up the container runtime and holds it.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tug_kubelet::{
     connect,
+    containerd::{Containerd, ContainerdConfig, Registries},
     node::{Taint, parse_bytes},
+    runtime::{CriRuntime, Runtime},
     sim::{SimConfig, Simulator},
 };
 
@@ -47,6 +50,32 @@ pub async fn run_simulated(args: AgentArgs) -> anyhow::Result<()> {
     tracing::info!("stopping simulated nodes");
     handle.stop().await;
     Ok(())
+}
+
+/// Runs this machine as a node: joins the server, then starts (or finds) the agent's
+/// containerd and holds it until a shutdown signal. Containers keep running after the agent
+/// stops; containerd is stopped only if this agent started it.
+pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
+    let shutdown = ShutdownSignals::install()?;
+    let _client = connect::connect(&args.server, &args.token)
+        .await
+        .with_context(|| format!("joining {}", args.server))?;
+    let mut config = ContainerdConfig::under(&args.data_dir.join("agent"), &args.run_dir);
+    config.registries =
+        Registries::from_flags(&args.registries.insecure_registries, &args.registries.registry_mirrors)?;
+    let containerd = Containerd::start(&config).await?;
+    let runtime = CriRuntime::connect(containerd.socket()).await?;
+    let version = runtime.version().await?;
+    tracing::info!(
+        runtime = %version.runtime_name,
+        version = %version.runtime_version,
+        socket = %containerd.socket().display(),
+        "container runtime ready"
+    );
+    tracing::warn!("the node's pod lifecycle is not built yet: this agent does not register a Node");
+    shutdown.wait().await;
+    tracing::info!("stopping the agent");
+    containerd.stop().await
 }
 
 fn sim_config(nodes: u32, args: &SimulatedNodeArgs) -> anyhow::Result<SimConfig> {

@@ -57,6 +57,7 @@ async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) ->
     let options = tug_controllers::Options {
         disabled: args.disabled_controllers.clone(),
         node_monitor_grace_period: args.node_monitor_grace_period,
+        cluster_cidr: args.cluster_cidr.clone(),
     };
     let kubeconfig = api.kubeconfig.clone();
     spawn_component("tug-controllers", async move {

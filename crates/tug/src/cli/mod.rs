@@ -52,6 +52,10 @@ pub struct ServerArgs {
     /// Do not run the scheduler inside the server.
     #[arg(long)]
     pub disable_scheduler: bool,
+    /// The IPv4 range pod addresses come from; each node gets a /24 of it as its
+    /// `spec.podCIDR`.
+    #[arg(long, default_value = "10.42.0.0/16", value_parser = parse_cluster_cidr, value_name = "CIDR")]
+    pub cluster_cidr: String,
     #[command(flatten)]
     pub registries: RegistryArgs,
 }
@@ -67,6 +71,13 @@ pub struct AgentArgs {
     /// Register this many simulated nodes instead of running containers.
     #[arg(long)]
     pub simulate: Option<u32>,
+    /// Where the agent keeps its state (under `<data-dir>/agent`: containerd's config, images
+    /// and containers, the CNI config).
+    #[arg(long, default_value = "/var/lib/tugboat", env = "TUG_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Where the agent keeps runtime state lost at reboot (containerd's socket and state).
+    #[arg(long, default_value = "/run/tugboat", hide = true)]
+    pub run_dir: PathBuf,
     #[command(flatten)]
     pub simulated: SimulatedNodeArgs,
     #[command(flatten)]
@@ -124,11 +135,18 @@ impl Cli {
         match self.command {
             Command::Server(args) => crate::server::run(args).await,
             Command::Agent(args) if args.simulate.is_some() => crate::agent::run_simulated(args).await,
-            Command::Agent(_) => not_yet("tug agent", "the node agent"),
+            Command::Agent(args) => crate::agent::run_node(args).await,
             Command::Up(_) => not_yet("tug up", "the local multi-node cluster"),
             Command::Kubectl(_) => not_yet("tug kubectl", "the built-in kubectl"),
         }
     }
+}
+
+/// A cluster CIDR the node IPAM controller can split into node CIDRs.
+fn parse_cluster_cidr(s: &str) -> Result<String, String> {
+    tug_controllers::nodeipam::CidrSet::new(s, tug_controllers::nodeipam::DEFAULT_NODE_MASK)
+        .map(|_| s.to_string())
+        .map_err(|err| format!("{err:#}"))
 }
 
 /// `50s`, `2m` or plain seconds.
@@ -156,7 +174,10 @@ mod tests {
         for line in [
             "tug server --data-dir /tmp/x --bind-address 127.0.0.1 --https-port 7443 \
              --datastore-endpoint http://127.0.0.1:2379 --disable-agent --disable-scheduler \
+             --cluster-cidr 10.244.0.0/16 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
+            "tug agent --server https://10.0.0.1:6443 --token T --data-dir /tmp/agent \
+             --insecure-registry node1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 100 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 10000 --sim-cpu 8 \
@@ -173,13 +194,19 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_cidr_must_split_into_node_cidrs() {
+        assert!(Cli::try_parse_from(["tug", "server", "--cluster-cidr", "10.42.0.0/25"]).is_err());
+        assert!(Cli::try_parse_from(["tug", "server", "--cluster-cidr", "fd00::/48"]).is_err());
+    }
+
+    #[test]
     fn server_defaults_match_the_contract() {
         let Cli { command: Command::Server(s) } = Cli::try_parse_from(["tug", "server"]).unwrap() else {
             panic!("not a server command");
         };
         assert_eq!(
-            (s.data_dir, s.https_port, s.disable_agent, s.disable_scheduler),
-            (PathBuf::from("/var/lib/tugboat"), 6443, false, false)
+            (s.data_dir, s.https_port, s.disable_agent, s.disable_scheduler, s.cluster_cidr.as_str()),
+            (PathBuf::from("/var/lib/tugboat"), 6443, false, false, "10.42.0.0/16")
         );
     }
 }

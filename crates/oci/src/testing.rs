@@ -1,0 +1,154 @@
+//! A registry on loopback for tests: Debian's `docker-registry` with its storage in a
+//! temporary directory, stopped when dropped.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    Error, Registry, Result,
+    testimages::{self, Sources},
+};
+
+/// A registry process this program started; killed when dropped, its storage removed.
+pub struct LocalRegistry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl LocalRegistry {
+    /// Starts a registry on a free loopback port and waits until it serves `/v2/`. The binary
+    /// is `$TUG_REGISTRY_BIN`, or `docker-registry` from `PATH` (Debian's package).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be started, [`Error::Transport`] if it does not answer in 30 s.
+    pub async fn start() -> Result<LocalRegistry> {
+        // The port is free when picked but may be taken before the registry binds it (tests
+        // start many servers at once); a registry that exits at start gets another port.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match LocalRegistry::launch().await {
+                Err(Started::Exited(_)) if attempts < 3 => continue,
+                Err(Started::Exited(e) | Started::Failed(e)) => return Err(e),
+                Ok(registry) => return Ok(registry),
+            }
+        }
+    }
+
+    async fn launch() -> Result<LocalRegistry, Started> {
+        let dir = tempfile::Builder::new()
+            .prefix("tug-registry-")
+            .tempdir()
+            .map_err(|e| Error::io("create registry directory", e))?;
+        let port = free_port()?;
+        let config = dir.path().join("config.yml");
+        std::fs::write(&config, registry_config(&dir.path().join("storage"), port))
+            .map_err(|e| Error::io("write registry config", e))?;
+        let log = std::fs::File::create(dir.path().join("registry.log"))
+            .map_err(|e| Error::io("create registry log", e))?;
+        let log_err = log.try_clone().map_err(|e| Error::io("create registry log", e))?;
+        let bin = std::env::var("TUG_REGISTRY_BIN").unwrap_or_else(|_| "docker-registry".into());
+        let child = Command::new(&bin)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| Error::io(format!("start {bin} (install Debian's docker-registry)"), e))?;
+        let mut registry = LocalRegistry { child, port, dir };
+        registry.wait_ready().await?;
+        Ok(registry)
+    }
+
+    /// Starts a registry and pushes every test image into it (see [`testimages`]), with the
+    /// Docker Hub names too.
+    ///
+    /// # Errors
+    /// As [`LocalRegistry::start`], [`testimages::build_testserver`] and [`Registry::push`].
+    pub async fn with_test_images() -> Result<LocalRegistry> {
+        let registry = LocalRegistry::start().await?;
+        let sources = Sources { docker_hub_names: true, ..Sources::local()? };
+        let images = testimages::build_all(&sources)?;
+        testimages::push_all(&registry.host(), &images).await?;
+        Ok(registry)
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of image names.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The full name of an image in this registry: `image("tugboat/busybox:1.35")`.
+    pub fn image(&self, name: &str) -> String {
+        format!("{}/{name}", self.host())
+    }
+
+    /// A client for this registry.
+    pub fn client(&self) -> Registry {
+        Registry::http(&self.host())
+    }
+
+    /// The registry's log file, to print when a test fails.
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("registry.log")
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), Started> {
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let Err(error) = client.ping().await else { return Ok(()) };
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                let why = format!("exited with {status}: {log}");
+                return Err(Started::Exited(Error::transport("start registry", why)));
+            }
+            if Instant::now() > deadline {
+                let why = format!("no answer within 30 s: {error}");
+                return Err(Started::Failed(Error::transport("start registry", why)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Why a start failed: an exit is worth another port, anything else is not.
+enum Started {
+    Exited(Error),
+    Failed(Error),
+}
+
+impl From<Error> for Started {
+    fn from(e: Error) -> Self {
+        Started::Failed(e)
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A registry with filesystem storage and nothing else: no auth, no health checks.
+fn registry_config(storage: &Path, port: u16) -> String {
+    format!(
+        "version: 0.1\n\
+         log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+         storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+         http:\n  addr: 127.0.0.1:{port}\n",
+        storage.display()
+    )
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("find a free port", e))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| Error::io("find a free port", e))
+}
