@@ -43,6 +43,9 @@ pub struct Options {
     pub node_monitor_grace_period: std::time::Duration,
     /// The range node pod CIDRs come from (k3s's `--cluster-cidr`, 10.42.0.0/16).
     pub cluster_cidr: String,
+    /// How many finished pods may exist before the oldest are deleted (upstream's
+    /// `--terminated-pod-gc-threshold`, 12,500; 0 keeps them all).
+    pub terminated_pod_gc_threshold: usize,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             disabled: Vec::new(),
             node_monitor_grace_period: std::time::Duration::from_secs(50),
             cluster_cidr: nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
+            terminated_pod_gc_threshold: podgc::TERMINATED_POD_THRESHOLD,
         }
     }
 }
@@ -168,7 +172,7 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
         rootca::Controller::start(&informers);
     }
     if on("podgc") {
-        podgc::start(&informers);
+        podgc::start(&informers, options.terminated_pod_gc_threshold);
     }
     if on("disruption") {
         disruption::Controller::start(&informers);

@@ -59,6 +59,7 @@ async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) ->
         disabled: args.disabled_controllers.clone(),
         node_monitor_grace_period: args.node_monitor_grace_period,
         cluster_cidr: args.cluster_cidr.clone(),
+        terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
     };
     let kubeconfig = api.kubeconfig.clone();
     spawn_component(tug_controllers::THREAD_NAME, async move {
