@@ -10,6 +10,7 @@ pub mod heartbeat;
 pub mod nodes;
 pub mod pod;
 pub mod pods;
+pub mod probes;
 pub mod script;
 
 use std::{
