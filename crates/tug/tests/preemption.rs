@@ -34,11 +34,14 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: free, labels: {app: free}}
+metadata:
+  name: free
+  labels: {app: free}
+  annotations: {sim.tugboat.dev/stop-after: 10s}
 spec:
   priority: 5
   nodeSelector: {kubernetes.io/hostname: sim-node-1}
-  terminationGracePeriodSeconds: 0
+  terminationGracePeriodSeconds: 30
   containers: [{name: c, image: nginx, resources: {requests: {cpu: 900m}}}]
 ---
 apiVersion: policy/v1
@@ -79,6 +82,21 @@ fn preemption_spares_pods_a_budget_protects() {
     // Evicting `guarded` (priority 1) would be cheaper, but its budget forbids it.
     let out = s.kubectl_stdin(&["apply", "-f", "-"], PREEMPTOR);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The victim is marked before it is deleted; it takes 10 s to stop, long enough to see.
+    let marked = eventually("the victim's DisruptionTarget condition", || {
+        let out = s.ok(&[
+            "get",
+            "pod",
+            "free",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"DisruptionTarget\")].reason}/{.status.conditions[?(@.type==\"DisruptionTarget\")].message}",
+        ]);
+        (out != "/").then_some(out)
+    });
+    assert_eq!(
+        marked,
+        "PreemptionByScheduler/default-scheduler: preempting to accommodate a higher priority pod"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let node = loop {
         let node = s.ok(&["get", "pod", "urgent", "-o", "jsonpath={.spec.nodeName}"]);

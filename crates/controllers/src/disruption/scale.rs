@@ -85,9 +85,9 @@ impl ScaleFinder {
                 continue;
             }
             let ns = pod.namespace().unwrap_or_default();
-            let found = match self.from_informers(r, &ns) {
+            let found = match self.find_in_caches(r, &ns) {
                 Some(scale) => Some(scale),
-                None => self.from_scale_subresource(r, &ns).await?,
+                None => self.find_by_scale_subresource(r, &ns).await?,
             };
             let Some((uid, replicas)) = found else {
                 anyhow::bail!("found no controllers for pod {:?}", pod.name_any());
@@ -98,7 +98,7 @@ impl ScaleFinder {
     }
 
     /// The built-in controllers, from the caches, in upstream's finder order.
-    fn from_informers(&self, r: &OwnerReference, ns: &str) -> Option<Scale> {
+    fn find_in_caches(&self, r: &OwnerReference, ns: &str) -> Option<Scale> {
         let key = Key::namespaced(ns, &r.name);
         if is_kind(r, "ReplicationController", &[""]) {
             let rc = self.rcs.get(&key).filter(|rc| rc.uid().as_deref() == Some(&r.uid))?;
@@ -129,7 +129,7 @@ impl ScaleFinder {
 
     /// Any other controller through its `scale` subresource; `None` when it has none or is
     /// gone (or is another object of the same name).
-    async fn from_scale_subresource(&self, r: &OwnerReference, ns: &str) -> anyhow::Result<Option<Scale>> {
+    async fn find_by_scale_subresource(&self, r: &OwnerReference, ns: &str) -> anyhow::Result<Option<Scale>> {
         let (group, version) = r.api_version.rsplit_once('/').unwrap_or(("", r.api_version.as_str()));
         let gvk = GroupVersionKind::gvk(group, version, &r.kind);
         let (resource, _) = discovery::pinned_kind(&self.client, &gvk)
