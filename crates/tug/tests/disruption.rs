@@ -167,3 +167,38 @@ spec:
         "Failed to calculate the number of expected pods: found no controllers for pod \"odd\""
     );
 }
+
+#[test]
+fn other_controllers_count_through_their_scale_subresource() {
+    let s = Server::start();
+    let _agent = Agent::start(&s, &["--simulate", "1"]);
+    s.ok(&["create", "deployment", "owner", "--image", "nginx", "--replicas", "5"]);
+    let uid = s.ok(&["get", "deployment", "owner", "-o", "jsonpath={.metadata.uid}"]);
+    // A pod a Deployment controls itself (not through a ReplicaSet): only the generic finder,
+    // the scale subresource, knows its scale.
+    let doc = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: direct
+  labels: {{app: direct}}
+  ownerReferences: [{{apiVersion: apps/v1, kind: Deployment, name: owner, uid: "{uid}", controller: true}}]
+spec:
+  nodeName: sim-node-0
+  containers: [{{name: nginx, image: nginx}}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: direct}}
+spec:
+  maxUnavailable: 1
+  selector: {{matchLabels: {{app: direct}}}}
+"#
+    );
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &doc);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually("the budget over the Deployment's scale", || {
+        (status(&s, "direct") == "5/4/1/0").then_some(())
+    });
+}
