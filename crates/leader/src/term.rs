@@ -105,8 +105,11 @@ mod tests {
             let (started_tx, started_rx) = oneshot::channel();
             let flag = dropped.clone();
             let lead = move || async move {
+                // Made before the task first runs, so that it is dropped with the task even
+                // if the task never got polled.
+                let guard = Dropped(flag);
                 tokio::spawn(async move {
-                    let _guard = Dropped(flag);
+                    let _guard = guard;
                     loop {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
