@@ -30,8 +30,10 @@
 pub mod cni;
 pub mod connect;
 pub mod containerd;
+pub mod host;
 pub mod lease;
 pub mod node;
+pub mod node_agent;
 pub mod pod_status;
 pub mod runtime;
 pub mod sim;
