@@ -35,6 +35,7 @@ pub mod lease;
 pub mod node;
 pub mod node_agent;
 pub mod pod_status;
+pub mod pods;
 pub mod runtime;
 pub mod sim;
 pub mod time;

@@ -10,6 +10,7 @@ use tug_kubelet::{
     host,
     node::{HostRelease, NodeInfo, NodeSpec, Taint, parse_bytes},
     node_agent::{self, NodeAgentConfig},
+    pods,
     runtime::{CriRuntime, Runtime},
     sim::{SimConfig, Simulator},
 };
@@ -83,10 +84,19 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         data_dir: agent_dir,
     };
     let heartbeat = node_agent::start(client.clone(), runtime.clone(), node_config, stopped.clone()).await?;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let pods = pods::NodeContext {
+        node_name: spec.name.clone(),
+        host_ip: spec.internal_ip.to_string(),
+        log_root: args.data_dir.join("agent/logs/pods"),
+        dns: pods::config::host_dns(&resolv),
+    };
+    let pods = tokio::spawn(pods::run(client.clone(), runtime.clone(), pods, stopped.clone()));
     shutdown.wait().await;
     tracing::info!("stopping the agent");
     let _ = stop.send(true);
     let _ = heartbeat.await;
+    let _ = pods.await;
     containerd.stop().await
 }
 
