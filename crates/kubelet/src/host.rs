@@ -44,6 +44,8 @@ fn filesystem_bytes(path: &Path) -> Result<u64> {
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
         return Err(std::io::Error::last_os_error()).with_context(|| format!("statvfs {}", path.display()));
     }
+    // u64 on 64-bit targets, narrower on some 32-bit ones.
+    #[allow(clippy::useless_conversion)]
     Ok(u64::from(stat.f_blocks) * u64::from(stat.f_frsize))
 }
 
