@@ -125,10 +125,12 @@ async fn pod_task(
                 Err(err) => tracing::warn!("stopping pod {name}: {err:#}"),
             }
         } else {
-            match worker.sync(&pod, is_finished(&pod), Timestamp::now()).await {
+            let finished = is_finished(&pod);
+            match worker.sync(&pod, finished, Timestamp::now()).await {
                 Ok(status) => {
                     let patch = status.to_patch();
-                    if posted.as_ref() != Some(&patch) {
+                    // A terminal phase is final: never overwritten from what the runtime has left.
+                    if !finished && posted.as_ref() != Some(&patch) {
                         match api
                             .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
                             .await

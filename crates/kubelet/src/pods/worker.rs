@@ -39,7 +39,6 @@ pub struct PodWorker {
     pull_errors: HashMap<String, (Timestamp, Waiting)>,
     transitions: Transitions,
     start_time: Option<Timestamp>,
-    sandbox_attempts: u32,
 }
 
 /// The runtime's view of the pod: its newest sandbox and that sandbox's runs.
@@ -47,8 +46,10 @@ struct Seen {
     observed: Observed,
     sandbox_id: Option<String>,
     pod_ip: Option<String>,
-    /// Every sandbox of the pod (older ones are removed once stopped).
+    /// Every sandbox of the pod, newest first (older ones are removed).
     sandboxes: Vec<String>,
+    /// The newest sandbox's attempt: a new sandbox takes the next (containerd reserves names).
+    sandbox_attempt: Option<u32>,
 }
 
 fn nanos(t: i64) -> Option<Timestamp> {
@@ -76,7 +77,6 @@ impl PodWorker {
             pull_errors: HashMap::new(),
             transitions: Transitions::default(),
             start_time: None,
-            sandbox_attempts: 0,
         }
     }
 
@@ -92,10 +92,12 @@ impl PodWorker {
             sandbox_id: None,
             pod_ip: None,
             sandboxes: sandboxes.iter().map(|s| s.id.clone()).collect(),
+            sandbox_attempt: None,
         };
         let Some(newest) = sandboxes.first() else { return Ok(seen) };
         seen.observed.sandbox_ready = newest.state() == PodSandboxState::SandboxReady;
         seen.sandbox_id = Some(newest.id.clone());
+        seen.sandbox_attempt = Some(newest.metadata.as_ref().map_or(0, |m| m.attempt));
         let status = self.runtime.pod_sandbox_status(&newest.id).await?;
         seen.pod_ip = status.network.map(|n| n.ip).filter(|ip| !ip.is_empty());
         let filter = ContainerFilter { pod_sandbox_id: newest.id.clone(), ..Default::default() };
@@ -181,12 +183,16 @@ impl PodWorker {
     ) -> Result<()> {
         match action {
             Action::CreateSandbox => {
-                let config =
-                    config::sandbox_config(pod, self.sandbox_attempts, &self.node.log_root, &self.node.dns);
+                // A dead sandbox goes first with its containers, whose names the new runs reuse.
+                for old in &seen.sandboxes {
+                    self.runtime.stop_pod_sandbox(old).await?;
+                    self.runtime.remove_pod_sandbox(old).await?;
+                }
+                let attempt = seen.sandbox_attempt.map_or(0, |a| a + 1);
+                let config = config::sandbox_config(pod, attempt, &self.node.log_root, &self.node.dns);
                 std::fs::create_dir_all(&config.log_directory)
                     .with_context(|| format!("creating {}", config.log_directory))?;
                 self.runtime.run_pod_sandbox(&config, "").await?;
-                self.sandbox_attempts += 1;
                 tracing::info!(pod = %format!("{}/{}", r.namespace, r.name), "sandbox created");
             }
             Action::StartCreated { id } => self.runtime.start_container(id).await?,
@@ -207,12 +213,9 @@ impl PodWorker {
                 };
                 let Some(sandbox_id) = &seen.sandbox_id else { return Ok(()) };
                 let Some(image_ref) = self.ensure_image(container, now).await? else { return Ok(()) };
-                let sandbox = config::sandbox_config(
-                    pod,
-                    self.sandbox_attempts.saturating_sub(1),
-                    &self.node.log_root,
-                    &self.node.dns,
-                );
+                let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
+                let sandbox =
+                    config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
                 let downward = Downward {
                     pod_ip: seen.pod_ip.clone().unwrap_or_default(),
                     host_ip: self.node.host_ip.clone(),
@@ -478,6 +481,21 @@ mod tests {
         assert!(matches!(&status.container_statuses[0].state, State::Terminated(t) if t.exit_code == 137));
         assert_eq!(status.phase, Phase::Failed);
         assert!(fake.list_containers(None).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dead_sandbox_is_replaced_with_the_next_attempt() {
+        let fake = Arc::new(FakeRuntime::new());
+        let mut worker = PodWorker::new(fake.clone(), node());
+        let pod = pod("Always", false);
+        worker.sync(&pod, false, t(0)).await.unwrap();
+        let first = fake.list_pod_sandboxes(None).await.unwrap();
+        fake.stop_pod_sandbox(&first[0].id).await.unwrap();
+        let status = worker.sync(&pod, false, t(1)).await.unwrap();
+        assert!(matches!(status.container_statuses[0].state, State::Running { .. }), "{status:?}");
+        let sandboxes = fake.list_pod_sandboxes(None).await.unwrap();
+        assert_eq!(sandboxes.len(), 1, "the dead sandbox is removed");
+        assert_eq!(sandboxes[0].metadata.as_ref().unwrap().attempt, 1);
     }
 
     #[tokio::test]
