@@ -184,6 +184,11 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
          {.status.containerStatuses[0].containerID}",
     ]);
     assert!(exit.starts_with("0 containerd://"), "{exit}");
+    let reasons = "jsonpath={range .items[?(@.involvedObject.name==\"done\")]}{.reason} {end}";
+    poll("the kubelet's events about pod done are recorded", || {
+        let events = server.ok(&["get", "events", "-o", reasons]);
+        ["Pulling", "Pulled", "Created", "Started"].iter().all(|r| events.contains(r)).then_some(())
+    });
 
     // Runs until deleted, with an address from the node's range; stops on SIGTERM.
     let forever = pod_yaml("forever", &busybox, "Always", "trap 'exit 0' TERM; sleep 3600 & wait");

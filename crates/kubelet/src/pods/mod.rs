@@ -13,16 +13,16 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::{
     Api, Client,
-    api::{DeleteParams, Patch, PatchParams, Preconditions},
+    api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions},
     runtime::{WatchStreamExt, watcher},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 pub use worker::NodeContext;
-use worker::PodWorker;
+use worker::{Note, PodWorker};
 
 use crate::runtime::Runtime;
 
@@ -59,7 +59,7 @@ pub async fn run(
                         let (tx, rx) = watch::channel(Some(pod));
                         workers.insert(uid, tx);
                         let worker = PodWorker::new(runtime.clone(), node.clone());
-                        tokio::spawn(pod_task(client.clone(), worker, rx, shutdown.clone()));
+                        tokio::spawn(pod_task(client.clone(), node.clone(), worker, rx, shutdown.clone()));
                     }
                 }
             }
@@ -98,9 +98,53 @@ fn is_finished(pod: &Pod) -> bool {
     matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
+/// Posts `notes` about `pod` as core/v1 Events from the kubelet (source `kubelet` on the
+/// node), as upstream's kubelet records them; best effort, in the background.
+fn post_notes(client: &Client, node: &str, pod: &Pod, notes: Vec<Note>) {
+    if notes.is_empty() {
+        return;
+    }
+    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let api: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    let node = node.to_string();
+    tokio::spawn(async move {
+        for note in notes {
+            let now = Timestamp::now();
+            let event: Event = match serde_json::from_value(json!({
+                "metadata": {"name": format!("{name}.{:x}", now.as_nanosecond()), "namespace": namespace},
+                "involvedObject": {
+                    "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name, "uid": uid,
+                    "fieldPath": note.field_path,
+                },
+                "reason": note.reason,
+                "message": note.message,
+                "type": if note.warning { "Warning" } else { "Normal" },
+                "source": {"component": "kubelet", "host": node},
+                "firstTimestamp": crate::time::rfc3339(now),
+                "lastTimestamp": crate::time::rfc3339(now),
+                "count": 1,
+                "reportingComponent": "kubelet",
+                "reportingInstance": node,
+            })) {
+                Ok(event) => event,
+                Err(err) => {
+                    tracing::debug!("building an event: {err}");
+                    continue;
+                }
+            };
+            if let Err(err) = api.create(&PostParams::default(), &event).await {
+                tracing::debug!("recording event {} of pod {name}: {err}", note.reason);
+            }
+        }
+    });
+}
+
 /// One pod's life on this node. Ends once the pod is stopped and deleted.
 async fn pod_task(
     client: Client,
+    node: Arc<NodeContext>,
     mut worker: PodWorker,
     mut updates: watch::Receiver<Option<Pod>>,
     mut shutdown: watch::Receiver<bool>,
@@ -120,13 +164,17 @@ async fn pod_task(
         if deleting {
             let grace =
                 if current.is_none() { 0 } else { pod.metadata.deletion_grace_period_seconds.unwrap_or(30) };
-            match stop_and_delete(&api, &mut worker, &pod, grace.max(0) as u64).await {
+            let stopped = stop_and_delete(&api, &mut worker, &pod, grace.max(0) as u64).await;
+            post_notes(&client, &node.node_name, &pod, worker.take_notes());
+            match stopped {
                 Ok(()) => return,
                 Err(err) => tracing::warn!("stopping pod {name}: {err:#}"),
             }
         } else {
             let finished = is_finished(&pod);
-            match worker.sync(&pod, finished, Timestamp::now()).await {
+            let synced = worker.sync(&pod, finished, Timestamp::now()).await;
+            post_notes(&client, &node.node_name, &pod, worker.take_notes());
+            match synced {
                 Ok(status) => {
                     let patch = status.to_patch();
                     // A terminal phase is final: never overwritten from what the runtime has left.

@@ -29,6 +29,21 @@ pub struct NodeContext {
     pub dns: DnsConfig,
 }
 
+/// An event about the pod for the API (`Pulling`, `Started`, `BackOff`, ...), as upstream's
+/// kubelet records them; the caller posts them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+    /// `spec.containers{name}` or `spec.initContainers{name}`.
+    pub field_path: Option<String>,
+}
+
+fn field_path(init: bool, name: &str) -> Option<String> {
+    Some(if init { format!("spec.initContainers{{{name}}}") } else { format!("spec.containers{{{name}}}") })
+}
+
 /// The kubelet's memory of one pod between syncs.
 pub struct PodWorker {
     runtime: Arc<dyn Runtime>,
@@ -39,6 +54,9 @@ pub struct PodWorker {
     pull_errors: HashMap<String, (Timestamp, Waiting)>,
     transitions: Transitions,
     start_time: Option<Timestamp>,
+    notes: Vec<Note>,
+    /// Exited runs whose back-off was already reported.
+    backoff_reported: std::collections::HashSet<String>,
 }
 
 /// The runtime's view of the pod: its newest sandbox and that sandbox's runs.
@@ -77,6 +95,45 @@ impl PodWorker {
             pull_errors: HashMap::new(),
             transitions: Transitions::default(),
             start_time: None,
+            notes: Vec::new(),
+            backoff_reported: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The events since the last call.
+    pub fn take_notes(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.notes)
+    }
+
+    fn note(&mut self, warning: bool, reason: &'static str, message: String, field_path: Option<String>) {
+        self.notes.push(Note { warning, reason, message, field_path });
+    }
+
+    /// A `BackOff` event once per exited run that waits out its back-off.
+    fn note_backoffs(&mut self, pod: &Pod, seen: &Seen, now: Timestamp) {
+        let r = PodRef::of(pod);
+        let policy = policy(pod);
+        let spec = pod.spec.clone().unwrap_or_default();
+        let all = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| (true, c))
+            .chain(spec.containers.iter().map(|c| (false, c)));
+        for (init, c) in all {
+            let Some(run) = seen.observed.runs.get(&c.name).and_then(|r| r.first()) else { continue };
+            let RunState::Exited { exit_code, finished_at, .. } = run.state else { continue };
+            if (init && exit_code == 0)
+                || !policy.restarts(exit_code)
+                || !self.backoff.waiting(&c.name, finished_at, now)
+            {
+                continue;
+            }
+            if self.backoff_reported.insert(run.id.clone()) {
+                let message =
+                    format!("Back-off restarting failed container {} in pod {}", c.name, r.display());
+                self.note(true, "BackOff", message, field_path(init, &c.name));
+            }
         }
     }
 
@@ -163,6 +220,7 @@ impl PodWorker {
             }
         }
         self.collect_garbage(&seen).await;
+        self.note_backoffs(pod, &seen, now);
         let status = self.status(pod, &seen, false, now);
         if status.phase.is_terminal() && seen.observed.sandbox_ready {
             // As upstream: a finished pod's sandbox is stopped, releasing its address.
@@ -212,7 +270,7 @@ impl PodWorker {
                     return Ok(());
                 };
                 let Some(sandbox_id) = &seen.sandbox_id else { return Ok(()) };
-                let Some(image_ref) = self.ensure_image(container, now).await? else { return Ok(()) };
+                let Some(image_ref) = self.ensure_image(container, *init, now).await? else { return Ok(()) };
                 let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
                 let sandbox =
                     config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
@@ -222,7 +280,9 @@ impl PodWorker {
                 };
                 let config = config::container_config(pod, container, *attempt, &image_ref, &downward);
                 let id = self.runtime.create_container(sandbox_id, &config, &sandbox).await?;
+                self.note(false, "Created", format!("Created container: {name}"), field_path(*init, name));
                 self.runtime.start_container(&id).await?;
+                self.note(false, "Started", format!("Started container {name}"), field_path(*init, name));
                 if *attempt > 0 {
                     self.backoff.restarted(name);
                 }
@@ -233,9 +293,15 @@ impl PodWorker {
 
     /// The image of `container` per its pull policy; `None` (with the reason recorded for the
     /// status) when it cannot be had now.
-    async fn ensure_image(&mut self, container: &Container, now: Timestamp) -> Result<Option<String>> {
+    async fn ensure_image(
+        &mut self,
+        container: &Container,
+        init: bool,
+        now: Timestamp,
+    ) -> Result<Option<String>> {
         let image = container.image.clone().unwrap_or_default();
         let name = &container.name;
+        let path = field_path(init, name);
         let policy = container.image_pull_policy.clone().unwrap_or_else(|| {
             let tag = image.rsplit('/').next().unwrap_or_default();
             if image.contains('@') || (tag.contains(':') && !tag.ends_with(":latest")) {
@@ -248,33 +314,50 @@ impl PodWorker {
             && let Some(present) = self.runtime.image_status(&image).await?
         {
             self.pull_errors.remove(name);
+            let message = format!("Container image {image:?} already present on machine");
+            self.note(false, "Pulled", message, path);
             return Ok(Some(present.id));
         }
         if policy == "Never" {
             let message = format!("Container image {image:?} is not present with pull policy of Never");
+            if !self.pull_errors.get(name).is_some_and(|(_, w)| w.reason == "ErrImageNeverPull") {
+                self.note(true, "ErrImageNeverPull", message.clone(), path);
+            }
             self.pull_errors.insert(
                 name.clone(),
                 (now, Waiting { reason: "ErrImageNeverPull".into(), message: Some(message) }),
             );
             return Ok(None);
         }
-        if let Some((failed_at, _)) = self.pull_errors.get(name)
-            && self.pull_backoff.waiting(name, *failed_at, now)
+        let previous = self.pull_errors.get(name).map(|(at, w)| (*at, w.reason.clone()));
+        if let Some((failed_at, reason)) = previous
+            && self.pull_backoff.waiting(name, failed_at, now)
         {
             let message = format!("Back-off pulling image {image:?}");
-            self.pull_errors.insert(
-                name.clone(),
-                (*failed_at, Waiting { reason: "ImagePullBackOff".into(), message: Some(message) }),
-            );
+            if reason != "ImagePullBackOff" {
+                self.note(false, "BackOff", message.clone(), path);
+            }
+            let waiting = Waiting { reason: "ImagePullBackOff".into(), message: Some(message) };
+            self.pull_errors.insert(name.clone(), (failed_at, waiting));
             return Ok(None);
         }
+        self.note(false, "Pulling", format!("Pulling image {image:?}"), path.clone());
+        let started = std::time::Instant::now();
         match self.runtime.pull_image(&image, None, None).await {
             Ok(image_ref) => {
                 self.pull_errors.remove(name);
+                let took = started.elapsed().as_secs_f64();
+                self.note(
+                    false,
+                    "Pulled",
+                    format!("Successfully pulled image {image:?} in {took:.3}s"),
+                    path,
+                );
                 Ok(Some(image_ref))
             }
             Err(err) => {
                 tracing::warn!("pulling {image}: {err}");
+                self.note(true, "Failed", format!("Failed to pull image {image:?}: {err}"), path);
                 self.pull_backoff.restarted(name);
                 let waiting = Waiting { reason: "ErrImagePull".into(), message: Some(err.to_string()) };
                 self.pull_errors.insert(name.clone(), (now, waiting));
@@ -351,6 +434,21 @@ impl PodWorker {
             .filter_map(|runs| runs.first())
             .filter(|run| !matches!(run.state, RunState::Exited { .. }))
             .collect();
+        let stopping: Vec<String> = seen
+            .observed
+            .runs
+            .iter()
+            .filter(|(_, runs)| runs.first().is_some_and(|r| !matches!(r.state, RunState::Exited { .. })))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stopping {
+            let init = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.init_containers.as_ref())
+                .is_some_and(|i| i.iter().any(|c| c.name == name));
+            self.note(false, "Killing", format!("Stopping container {name}"), field_path(init, &name));
+        }
         let stops = running.iter().map(|run| self.runtime.stop_container(&run.id, grace));
         for result in futures::future::join_all(stops).await {
             if let Err(err) = result
@@ -455,6 +553,10 @@ mod tests {
         let later = crate::time::after(Timestamp::now(), Duration::from_secs(11));
         let status = worker.sync(&pod, false, later).await.unwrap();
         assert_eq!(status.container_statuses[0].restart_count, 2);
+        let reasons: Vec<&str> =
+            worker.take_notes().iter().map(|n| n.reason).collect::<Vec<_>>().leak().to_vec();
+        assert_eq!(reasons.iter().filter(|r| **r == "BackOff").count(), 1, "{reasons:?}");
+        assert_eq!(reasons.iter().filter(|r| **r == "Started").count(), 3, "{reasons:?}");
     }
 
     #[tokio::test]
