@@ -320,7 +320,7 @@ impl PodWorker {
         }
         if policy == "Never" {
             let message = format!("Container image {image:?} is not present with pull policy of Never");
-            if !self.pull_errors.get(name).is_some_and(|(_, w)| w.reason == "ErrImageNeverPull") {
+            if self.pull_errors.get(name).is_none_or(|(_, w)| w.reason != "ErrImageNeverPull") {
                 self.note(true, "ErrImageNeverPull", message.clone(), path);
             }
             self.pull_errors.insert(
