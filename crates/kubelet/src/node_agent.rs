@@ -70,8 +70,8 @@ pub async fn start(
     let nodes: Api<Node> = Api::all(client.clone());
     let leases: Api<Lease> = Api::namespaced(client, lease::NAMESPACE);
     let mut agent = Agent { nodes, leases, runtime, config, pod_cidr: None, not_ready: None };
-    let first = agent.check_readiness().await;
-    agent.not_ready = Some(first.clone().unwrap_or_else(|| "starting".into()));
+    // A restarted agent whose CNI config is still in place is ready at once.
+    agent.not_ready = agent.check_readiness().await;
     let uid = agent.register(Timestamp::now()).await?;
     agent.lease_create(&uid).await?;
     tracing::info!(node = %agent.config.spec.name, "node registered");

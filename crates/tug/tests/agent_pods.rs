@@ -49,6 +49,7 @@ struct Node {
     agent: Option<Agent>,
     dir: tempfile::TempDir,
     name: String,
+    args: Vec<String>,
 }
 
 impl Node {
@@ -68,10 +69,28 @@ impl Node {
                 "--node-name",
                 &name,
                 "--registry-mirror",
-                &mirror,
+                mirror.as_str(),
             ],
         );
-        Node { server, agent: Some(agent), dir, name }
+        let args = vec![
+            "--data-dir".to_string(),
+            data.to_string_lossy().into_owned(),
+            "--run-dir".to_string(),
+            run.to_string_lossy().into_owned(),
+            "--node-name".to_string(),
+            name.clone(),
+            "--registry-mirror".to_string(),
+            mirror,
+        ];
+        Node { server, agent: Some(agent), dir, name, args }
+    }
+
+    /// Kills the agent (its containerd dies with it; containers live on in their shims) and
+    /// starts it again with the same dirs.
+    fn restart_agent(&mut self) {
+        drop(self.agent.take());
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.agent = Some(Agent::start(&self.server, &args));
     }
 
     fn socket(&self) -> PathBuf {
@@ -222,6 +241,23 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
             .filter(|(s, r)| s == "CrashLoopBackOff" && r.parse::<u32>().is_ok_and(|r| r >= 1))
             .map(drop)
     });
+
+    // A restarted agent takes its running pods back without restarting them.
+    let keep = pod_yaml("keep", &busybox, "Always", "trap 'exit 0' TERM; sleep 3600 & wait");
+    server.kubectl_stdin(&["apply", "-f", "-"], &keep);
+    poll("pod keep is Running", || status_and_restarts(server, "keep").filter(|(s, _)| s == "Running"));
+    let id_path = "jsonpath={.status.containerStatuses[0].containerID}";
+    let before = server.ok(&["get", "pod", "keep", "-o", id_path]);
+    let mut node = node;
+    node.restart_agent();
+    let server = &node.server;
+    let after = pod_yaml("after", &busybox, "Always", "trap 'exit 0' TERM; sleep 3600 & wait");
+    server.kubectl_stdin(&["apply", "-f", "-"], &after);
+    poll("pod after runs on the restarted agent", || {
+        status_and_restarts(server, "after").filter(|(s, _)| s == "Running")
+    });
+    assert_eq!(status_and_restarts(server, "keep"), Some(("Running".into(), "0".into())));
+    assert_eq!(server.ok(&["get", "pod", "keep", "-o", id_path]), before);
     drop(node);
     drop(registry);
 }
