@@ -3,9 +3,11 @@
 //!
 //! What every agent shares sits at the top: [`connect`] (the join token and the server's CA),
 //! [`node`] (the Node object a kubelet registers), [`lease`] (the heartbeat) and [`pod_status`]
-//! (pod phase, conditions and container statuses as upstream's kubelet computes them). The
-//! runtime behind them is, for now, only [`sim`]: many simulated nodes in one process whose
-//! containers run no code, for testing the control plane at scale (`tug agent --simulate N`).
+//! (pod phase, conditions and container statuses as upstream's kubelet computes them). Behind
+//! them either this machine ([`node_agent`] registers it, [`pods`] runs its pods on the
+//! agent's containerd through [`runtime`]) or [`sim`]: many simulated nodes in one process
+//! whose containers run no code, for testing the control plane at scale
+//! (`tug agent --simulate N`).
 //!
 //! # Scripted outcomes
 //!
@@ -36,9 +38,12 @@
 pub mod cni;
 pub mod connect;
 pub mod containerd;
+pub mod host;
 pub mod lease;
 pub mod node;
+pub mod node_agent;
 pub mod pod_status;
+pub mod pods;
 pub mod runtime;
 pub mod sim;
 pub mod time;

@@ -248,10 +248,22 @@ impl NodeSpec {
 
     /// The full status; conditions changed at `since`, last reported `now`.
     pub fn status(&self, since: Timestamp, now: Timestamp) -> Value {
+        self.status_with(since, now, None)
+    }
+
+    /// The full status, with Ready=False (`KubeletNotReady`) and `not_ready` as its message
+    /// when given: what a kubelet reports until its runtime and network are ready.
+    pub fn status_with(&self, since: Timestamp, now: Timestamp, not_ready: Option<&str>) -> Value {
+        let mut conditions = healthy_conditions(since, now);
+        if let Some(message) = not_ready {
+            conditions[3]["status"] = json!("False");
+            conditions[3]["reason"] = json!("KubeletNotReady");
+            conditions[3]["message"] = json!(message);
+        }
         json!({
             "capacity": self.capacity.capacity_json(),
             "allocatable": self.capacity.allocatable_json(),
-            "conditions": healthy_conditions(since, now),
+            "conditions": conditions,
             "addresses": [
                 {"type": "InternalIP", "address": self.internal_ip.to_string()},
                 {"type": "Hostname", "address": self.name},

@@ -1,14 +1,16 @@
 //! `tug agent`: join a server as a node, either as simulated nodes (`--simulate N`) or as this
-//! machine, running containers on the agent's own containerd. The real node's pod lifecycle is
-//! not built yet: for now it joins, brings up the container runtime and holds it.
+//! machine, running containers on the agent's own containerd.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use tug_kubelet::{
     connect,
     containerd::{Containerd, ContainerdConfig, Registries},
-    node::{Taint, parse_bytes},
+    host,
+    node::{HostRelease, NodeInfo, NodeSpec, Taint, parse_bytes},
+    node_agent::{self, NodeAgentConfig},
+    pods,
     runtime::{CriRuntime, Runtime},
     sim::{SimConfig, Simulator},
 };
@@ -52,15 +54,16 @@ pub async fn run_simulated(args: AgentArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs this machine as a node: joins the server, then starts (or finds) the agent's
-/// containerd and holds it until a shutdown signal. Containers keep running after the agent
-/// stops; containerd is stopped only if this agent started it.
+/// Runs this machine as a node: joins the server, starts (or finds) the agent's containerd,
+/// registers the Node and runs the pods bound to it until a shutdown signal. Containers keep
+/// running after the agent stops; containerd is stopped only if this agent started it.
 pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = ShutdownSignals::install()?;
-    let _client = connect::connect(&args.server, &args.token)
+    let client = connect::connect(&args.server, &args.token)
         .await
         .with_context(|| format!("joining {}", args.server))?;
-    let mut config = ContainerdConfig::under(&args.data_dir.join("agent"), &args.run_dir);
+    let agent_dir = args.data_dir.join("agent");
+    let mut config = ContainerdConfig::under(&agent_dir, &args.run_dir);
     config.registries =
         Registries::from_flags(&args.registries.insecure_registries, &args.registries.registry_mirrors)?;
     let containerd = Containerd::start(&config).await?;
@@ -72,10 +75,50 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         socket = %containerd.socket().display(),
         "container runtime ready"
     );
-    tracing::warn!("the node's pod lifecycle is not built yet: this agent does not register a Node");
+    let runtime: Arc<dyn Runtime> = Arc::new(runtime);
+    let spec = node_spec(&args, &agent_dir, &version)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let node_config = NodeAgentConfig {
+        spec: spec.clone(),
+        cni_conf_dir: config.cni_conf_dir.clone(),
+        data_dir: agent_dir,
+    };
+    let heartbeat = node_agent::start(client.clone(), runtime.clone(), node_config, stopped.clone()).await?;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let pods = pods::NodeContext {
+        node_name: spec.name.clone(),
+        host_ip: spec.internal_ip.to_string(),
+        log_root: args.data_dir.join("agent/logs/pods"),
+        dns: pods::config::host_dns(&resolv),
+    };
+    let pods = tokio::spawn(pods::run(client.clone(), runtime.clone(), pods, stopped.clone()));
     shutdown.wait().await;
     tracing::info!("stopping the agent");
+    let _ = stop.send(true);
+    let _ = heartbeat.await;
+    let _ = pods.await;
     containerd.stop().await
+}
+
+/// The Node this machine registers as.
+fn node_spec(
+    args: &AgentArgs,
+    agent_dir: &std::path::Path,
+    version: &tug_kubelet::runtime::proto::VersionResponse,
+) -> anyhow::Result<NodeSpec> {
+    let name = args.node_name.clone().unwrap_or_else(host::hostname);
+    std::fs::create_dir_all(agent_dir).with_context(|| format!("creating {}", agent_dir.display()))?;
+    let sim = sim_config(0, &args.simulated)?;
+    let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
+    Ok(NodeSpec {
+        internal_ip: host::internal_ip(&args.server)?,
+        pod_cidr: None,
+        capacity: host::capacity(agent_dir)?,
+        labels: sim.labels.into_iter().filter(|(k, _)| k != tug_kubelet::sim::SIMULATED_LABEL).collect(),
+        taints: sim.taints,
+        info: NodeInfo::of_host(&name, &HostRelease::read(), &runtime_version),
+        name,
+    })
 }
 
 fn sim_config(nodes: u32, args: &SimulatedNodeArgs) -> anyhow::Result<SimConfig> {

@@ -259,7 +259,10 @@ impl Runtime for FakeRuntime {
         };
         let log_dir = sandbox_config.log_directory.clone();
         let image = config.image.clone().unwrap_or_default();
-        let Some(image_ref) = state.images.get(&image.image).map(|i| i.id.clone()) else {
+        // By name or by id, as containerd finds them (the kubelet passes the pulled image's id).
+        let found =
+            state.images.get(&image.image).or_else(|| state.images.values().find(|i| i.id == image.image));
+        let Some(image_ref) = found.map(|i| i.id.clone()) else {
             let status =
                 tonic::Status::not_found(format!("failed to get image {:?}: not found", image.image));
             return Err(RuntimeError::call("CreateContainer", subject, status));

@@ -75,6 +75,9 @@ pub struct AgentArgs {
     /// Register this many simulated nodes instead of running containers.
     #[arg(long)]
     pub simulate: Option<u32>,
+    /// The name this machine registers as (default: its host name).
+    #[arg(long, env = "TUG_NODE_NAME")]
+    pub node_name: Option<String>,
     /// Where the agent keeps its state (under `<data-dir>/agent`: containerd's config, images
     /// and containers, the CNI config).
     #[arg(long, default_value = "/var/lib/tugboat", env = "TUG_DATA_DIR")]

@@ -1,0 +1,258 @@
+//! CRI's sandbox and container configs from a pod's spec, as upstream's
+//! `kuberuntime_sandbox.go` and `kuberuntime_container.go` build them. Pure functions.
+
+use std::{collections::HashMap, path::Path};
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+
+use crate::runtime::proto::{
+    ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, KeyValue, LinuxContainerConfig,
+    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption, PodSandboxConfig,
+    PodSandboxMetadata, PortMapping, Protocol,
+};
+
+/// Labels upstream's kubelet puts on sandboxes and containers, by which it finds them again.
+pub const POD_NAME_LABEL: &str = "io.kubernetes.pod.name";
+pub const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
+pub const POD_UID_LABEL: &str = "io.kubernetes.pod.uid";
+pub const CONTAINER_NAME_LABEL: &str = "io.kubernetes.container.name";
+
+/// The pod's name, namespace and uid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRef {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+}
+
+impl PodRef {
+    pub fn of(pod: &Pod) -> PodRef {
+        PodRef {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+        }
+    }
+
+    /// `<namespace>_<name>_<uid>`: the pod's log directory under `/var/log/pods`.
+    pub fn log_dir_name(&self) -> String {
+        format!("{}_{}_{}", self.namespace, self.name, self.uid)
+    }
+
+    /// `<name>_<namespace>(<uid>)`, as upstream's messages name a pod.
+    pub fn display(&self) -> String {
+        format!("{}_{}({})", self.name, self.namespace, self.uid)
+    }
+
+    fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (POD_NAME_LABEL.to_string(), self.name.clone()),
+            (POD_NAMESPACE_LABEL.to_string(), self.namespace.clone()),
+            (POD_UID_LABEL.to_string(), self.uid.clone()),
+        ])
+    }
+}
+
+/// The host's resolver, which pods use until the cluster has a DNS service (upstream's
+/// `dnsPolicy: ClusterFirst` without `clusterDNS` falls back to it too). Loopback servers are
+/// left out: inside the pod's network namespace they are the pod itself.
+pub fn host_dns(resolv_conf: &str) -> DnsConfig {
+    let mut dns = DnsConfig::default();
+    for line in resolv_conf.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {
+                if let Some(server) = words.next().filter(|s| !s.starts_with("127.") && *s != "::1") {
+                    dns.servers.push(server.to_string());
+                }
+            }
+            Some("search") => dns.searches = words.map(str::to_string).collect(),
+            Some("options") => dns.options.extend(words.map(str::to_string)),
+            _ => {}
+        }
+    }
+    dns
+}
+
+/// The sandbox of `pod`, its logs under `log_root/<namespace>_<name>_<uid>`.
+pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, dns: &DnsConfig) -> PodSandboxConfig {
+    let r = PodRef::of(pod);
+    let spec = pod.spec.clone().unwrap_or_default();
+    let host_network = spec.host_network.unwrap_or(false);
+    let hostname =
+        if host_network { String::new() } else { spec.hostname.clone().unwrap_or_else(|| r.name.clone()) };
+    let mut labels: HashMap<String, String> =
+        pod.metadata.labels.clone().unwrap_or_default().into_iter().collect();
+    labels.extend(r.labels());
+    let port_mappings = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.host_port.is_some_and(|h| h > 0))
+        .map(|p| PortMapping {
+            protocol: match p.protocol.as_deref() {
+                Some("UDP") => Protocol::Udp,
+                Some("SCTP") => Protocol::Sctp,
+                _ => Protocol::Tcp,
+            } as i32,
+            container_port: p.container_port,
+            host_port: p.host_port.unwrap_or_default(),
+            host_ip: p.host_ip.clone().unwrap_or_default(),
+        })
+        .collect();
+    let network = if host_network { NamespaceMode::Node } else { NamespaceMode::Pod };
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: r.name.clone(),
+            uid: r.uid.clone(),
+            namespace: r.namespace.clone(),
+            attempt,
+        }),
+        hostname,
+        log_directory: log_root.join(r.log_dir_name()).to_string_lossy().into_owned(),
+        dns_config: Some(dns.clone()),
+        port_mappings,
+        labels,
+        annotations: pod.metadata.annotations.clone().unwrap_or_default().into_iter().collect(),
+        linux: Some(LinuxPodSandboxConfig {
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: network as i32,
+                    pid: NamespaceMode::Container as i32,
+                    ipc: NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// What `valueFrom.fieldRef` may read besides the pod's metadata.
+#[derive(Clone, Debug, Default)]
+pub struct Downward {
+    pub pod_ip: String,
+    pub host_ip: String,
+}
+
+/// The config of run `attempt` of `container`, from the image `image_ref` the runtime has.
+pub fn container_config(
+    pod: &Pod,
+    container: &Container,
+    attempt: u32,
+    image_ref: &str,
+    downward: &Downward,
+) -> ContainerConfig {
+    let r = PodRef::of(pod);
+    let mut labels = r.labels();
+    labels.insert(CONTAINER_NAME_LABEL.to_string(), container.name.clone());
+    ContainerConfig {
+        metadata: Some(ContainerMetadata { name: container.name.clone(), attempt }),
+        image: Some(ImageSpec { image: image_ref.to_string(), ..Default::default() }),
+        command: container.command.clone().unwrap_or_default(),
+        args: container.args.clone().unwrap_or_default(),
+        working_dir: container.working_dir.clone().unwrap_or_default(),
+        envs: env(pod, container, downward),
+        labels,
+        annotations: HashMap::from([(
+            "io.kubernetes.container.restartCount".to_string(),
+            attempt.to_string(),
+        )]),
+        log_path: format!("{}/{attempt}.log", container.name),
+        stdin: container.stdin.unwrap_or(false),
+        stdin_once: container.stdin_once.unwrap_or(false),
+        tty: container.tty.unwrap_or(false),
+        linux: Some(LinuxContainerConfig::default()),
+        ..Default::default()
+    }
+}
+
+/// `env` with `value`s and the `fieldRef`s the kubelet resolves; other sources (ConfigMaps,
+/// Secrets, resources) are not resolved yet and left out.
+fn env(pod: &Pod, container: &Container, downward: &Downward) -> Vec<KeyValue> {
+    let spec = pod.spec.as_ref();
+    container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| {
+            let value = match (&e.value, e.value_from.as_ref().and_then(|v| v.field_ref.as_ref())) {
+                (_, Some(field)) => match field.field_path.as_str() {
+                    "metadata.name" => pod.metadata.name.clone().unwrap_or_default(),
+                    "metadata.namespace" => pod.metadata.namespace.clone().unwrap_or_default(),
+                    "metadata.uid" => pod.metadata.uid.clone().unwrap_or_default(),
+                    "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+                    "spec.serviceAccountName" => {
+                        spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default()
+                    }
+                    "status.podIP" | "status.podIPs" => downward.pod_ip.clone(),
+                    "status.hostIP" | "status.hostIPs" => downward.host_ip.clone(),
+                    _ => return None,
+                },
+                (Some(v), None) => v.clone(),
+                (None, None) if e.value_from.is_none() => String::new(),
+                (None, None) => return None,
+            };
+            Some(KeyValue { key: e.name.clone(), value })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod() -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "labels": {"app": "web"}},
+            "spec": {
+                "nodeName": "n1",
+                "containers": [{
+                    "name": "c",
+                    "image": "busybox",
+                    "command": ["sh", "-c"],
+                    "args": ["echo $POD"],
+                    "workingDir": "/tmp",
+                    "ports": [{"containerPort": 80, "hostPort": 8080}],
+                    "env": [
+                        {"name": "PLAIN", "value": "v"},
+                        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+                    ],
+                }],
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_sandbox_carries_the_pods_identity_network_and_logs() {
+        let dns = host_dns("nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.com\noptions edns0\n");
+        assert_eq!(dns.servers, vec!["10.0.0.2"]);
+        assert_eq!(dns.searches, vec!["example.com"]);
+        let config = sandbox_config(&pod(), 0, Path::new("/data/pods"), &dns);
+        assert_eq!(config.hostname, "web");
+        assert_eq!(config.log_directory, "/data/pods/ns_web_u1");
+        assert_eq!(config.labels[POD_UID_LABEL], "u1");
+        assert_eq!(config.labels["app"], "web");
+        assert_eq!(config.port_mappings[0].host_port, 8080);
+    }
+
+    #[test]
+    fn containers_get_command_args_and_resolved_env() {
+        let p = pod();
+        let c = &p.spec.as_ref().unwrap().containers[0];
+        let downward = Downward { pod_ip: "10.42.0.5".into(), host_ip: "192.168.1.2".into() };
+        let config = container_config(&p, c, 2, "sha256:ab", &downward);
+        assert_eq!(config.command, vec!["sh", "-c"]);
+        assert_eq!(config.args, vec!["echo $POD"]);
+        assert_eq!(config.working_dir, "/tmp");
+        assert_eq!(config.log_path, "c/2.log");
+        let env: Vec<(&str, &str)> = config.envs.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
+        assert_eq!(env, vec![("PLAIN", "v"), ("POD", "web"), ("IP", "10.42.0.5")]);
+        assert_eq!(config.labels[CONTAINER_NAME_LABEL], "c");
+    }
+}
