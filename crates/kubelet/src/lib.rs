@@ -31,6 +31,7 @@ pub mod cni;
 pub mod connect;
 pub mod containerd;
 pub mod lease;
+pub mod logs;
 pub mod node;
 pub mod pod_status;
 pub mod runtime;
