@@ -24,6 +24,7 @@
 //! | `sim.tugboat.dev/ready-after: 5s` | containers become ready this long after each start (default: the readiness probe's `initialDelaySeconds`, else at once) |
 //! | `sim.tugboat.dev/start-after: 3s` | containers stay `ContainerCreating` this long (the pod stays Pending) |
 //! | `sim.tugboat.dev/stop-after: 10s` | on deletion, containers take this long to exit (default at once); past `terminationGracePeriodSeconds` they are killed with 137 |
+//! | `sim.tugboat.dev/log: "a\nb"` | each run of a container logs these lines after its start line (`kubectl logs`) |
 //!
 //! Annotations are read once, when the agent first sees the pod.
 

@@ -5,6 +5,7 @@ mod allocate;
 mod binding;
 mod delete;
 mod eviction;
+mod kubelet;
 pub(crate) mod raw;
 mod read;
 mod scale;

@@ -33,6 +33,11 @@ use super::{
     files::{self, ContainerRef, Liveness, LocateError},
 };
 
+/// A Node annotation with the `host:port` the API server dials for this node's kubelet
+/// endpoint, when it is not the node's address and `daemonEndpoints` port: simulated nodes
+/// share one server on the agent's host. The API server reads the same name.
+pub const KUBELET_ENDPOINT: &str = "tugboat.dev/kubelet-endpoint";
+
 /// What the server needs.
 #[derive(Clone)]
 pub struct AgentServer {
