@@ -143,7 +143,7 @@ fn kubectl_logs_follow_streams_until_the_pod_is_deleted() {
     wait_for("the node", Duration::from_secs(30), || {
         s.kubectl(&["get", "node", "sim-node-0"]).status.success().then_some(())
     });
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], PODS.split("---").nth(1).unwrap_or_default());
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], PODS.split("---").next().unwrap_or_default());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     wait_for("web to run", Duration::from_secs(30), || phase_is(&s, "web", "Running").then_some(()));
 
