@@ -86,18 +86,20 @@ fn names<'a>(pod: &'a Value, lists: &[&str]) -> Vec<&'a str> {
 }
 
 /// The container whose log is asked for, defaulted and checked as upstream's `LogLocation`.
-fn log_container(pod: &Value, name: &str, container: Option<&str>) -> Result<String, ApiError> {
+fn log_container(pod: &Value, name: &str, container: Option<&str>) -> Result<String, Error> {
     let all = names(pod, &["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"]);
     if let Some(container) = container.filter(|c| !c.is_empty()) {
         if !all.contains(&container) {
-            return Err(ApiError::bad_request(format!("container {container} is not valid for pod {name}")));
+            return Err(
+                ApiError::bad_request(format!("container {container} is not valid for pod {name}")).into()
+            );
         }
         return Ok(container.to_string());
     }
     let containers = names(pod, &["/spec/containers"]);
     match containers.as_slice() {
         [only] => Ok((*only).to_string()),
-        [] => Err(ApiError::bad_request(format!("a container name must be specified for pod {name}"))),
+        [] => Err(ApiError::bad_request(format!("a container name must be specified for pod {name}")).into()),
         _ => {
             let mut message = format!(
                 "a container name must be specified for pod {name}, choose one of: [{}]",
@@ -107,13 +109,13 @@ fn log_container(pod: &Value, name: &str, container: Option<&str>) -> Result<Str
             if !init.is_empty() {
                 message.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
             }
-            Err(ApiError::bad_request(message))
+            Err(ApiError::bad_request(message).into())
         }
     }
 }
 
 /// The kubelet's check of the container's status before it reads a log.
-fn check_status(pod: &Value, name: &str, container: &str, previous: bool) -> Result<(), ApiError> {
+fn check_status(pod: &Value, name: &str, container: &str, previous: bool) -> Result<(), Error> {
     let status =
         ["/status/containerStatuses", "/status/initContainerStatuses", "/status/ephemeralContainerStatuses"]
             .iter()
@@ -123,14 +125,16 @@ fn check_status(pod: &Value, name: &str, container: &str, previous: bool) -> Res
     let Some(status) = status else {
         return Err(ApiError::bad_request(format!(
             "container {container:?} in pod {name:?} is waiting to start: ContainerCreating"
-        )));
+        ))
+        .into());
     };
     let last_terminated = status.pointer("/lastState/terminated").is_some();
     if previous {
         if !last_terminated {
             return Err(ApiError::bad_request(format!(
                 "previous terminated container {container:?} in pod {name:?} not found"
-            )));
+            ))
+            .into());
         }
         return Ok(());
     }
@@ -146,7 +150,7 @@ fn check_status(pod: &Value, name: &str, container: &str, previous: bool) -> Res
         Some(reason) => format!("is waiting to start: {reason}"),
         None => "is waiting to start - no logs yet".to_string(),
     };
-    Err(ApiError::bad_request(format!("container {container:?} in pod {name:?} {message}")))
+    Err(ApiError::bad_request(format!("container {container:?} in pod {name:?} {message}")).into())
 }
 
 async fn read_node(state: &AppState, node: &str) -> Result<Value, Error> {
@@ -172,8 +176,11 @@ mod tests {
                "status": {"containerStatuses": statuses}})
     }
 
-    fn message(e: ApiError) -> String {
-        e.to_status()["message"].as_str().unwrap_or_default().to_string()
+    fn message(e: Error) -> String {
+        match e {
+            Error::Api(e) => e.to_status()["message"].as_str().unwrap_or_default().to_string(),
+            Error::PageNotFound => String::new(),
+        }
     }
 
     #[test]
