@@ -196,6 +196,53 @@ mod tests {
         assert!(!authorized(&headers, "s3creT"));
     }
 
+    struct Running;
+    impl Liveness for Running {
+        fn running(&self, _: &ContainerRef) -> bool {
+            true
+        }
+    }
+
+    async fn get(app: &Router, uri: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut request = axum::http::Request::get(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response =
+            tower::ServiceExt::oneshot(app.clone(), request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn serves_logs_to_the_token_holder_only() {
+        let root = tempfile::tempdir().unwrap();
+        let path = files::run_file(root.path(), "ns", "p", "u1", "web", 0);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "2026-01-01T00:00:01Z stdout F a\n2026-01-01T00:00:02Z stderr F b\n").unwrap();
+        let app =
+            AgentServer { log_dir: root.path().into(), token: "s3cret".into(), liveness: Arc::new(Running) }
+                .router();
+        let logs = "/containerLogs/ns/p/web";
+        assert_eq!(get(&app, logs, None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(get(&app, logs, Some("guess")).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(get(&app, logs, Some("s3cret")).await, (StatusCode::OK, "a\nb\n".into()));
+        let tail = get(&app, &format!("{logs}?tailLines=1&timestamps=true"), Some("s3cret")).await;
+        assert_eq!(tail.1, "2026-01-01T00:00:02Z b\n");
+        let (status, body) = get(&app, "/containerLogs/ns/p/db", Some("s3cret")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, body) = get(&app, &format!("{logs}?previous=true"), Some("s3cret")).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::BAD_REQUEST, "previous terminated container \"web\" in pod \"p\" not found")
+        );
+        assert_eq!(
+            get(&app, &format!("{logs}?limitBytes=0"), Some("s3cret")).await.0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+
     #[test]
     fn decodes_queries() {
         let pairs = form_pairs("follow=true&sinceTime=2026-01-01T00%3A00%3A00Z&x");
