@@ -1,5 +1,6 @@
 //! Objects every cluster has from the start: the four system namespaces, the `kubernetes`
-//! Service in `default`, the `cluster-admin` role and binding, and the local APIServices.
+//! Service in `default`, the `cluster-admin` role and binding, the local APIServices, and the
+//! two system PriorityClasses.
 
 use serde_json::{Value, json};
 use tug_store::{Store, StoreError};
@@ -61,6 +62,31 @@ pub async fn ensure(store: &dyn Store) -> Result<(), StoreError> {
     for service in api_services(&now) {
         let name = service.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
         create_if_absent(store, &format!("/registry/apiregistration.k8s.io/apiservices/{name}"), &service)
+            .await?;
+    }
+    // Upstream's API server creates these for critical add-ons (DNS, the node agent's pods).
+    for (name, value, description) in [
+        (
+            "system-node-critical",
+            2_000_001_000,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        (
+            "system-cluster-critical",
+            2_000_000_000,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
+    ] {
+        let class = json!({
+            "kind": "PriorityClass",
+            "apiVersion": "scheduling.k8s.io/v1",
+            "metadata": {"name": name, "uid": uid_for(name), "creationTimestamp": now, "generation": 1},
+            "value": value,
+            "globalDefault": false,
+            "description": description,
+            "preemptionPolicy": "PreemptLowerPriority",
+        });
+        create_if_absent(store, &format!("/registry/scheduling.k8s.io/priorityclasses/{name}"), &class)
             .await?;
     }
     for crd in snapshot_crds(&now) {

@@ -43,6 +43,9 @@ pub struct Options {
     pub node_monitor_grace_period: std::time::Duration,
     /// The range node pod CIDRs come from (k3s's `--cluster-cidr`, 10.42.0.0/16).
     pub cluster_cidr: String,
+    /// How many finished pods may exist before the oldest are deleted (upstream's
+    /// `--terminated-pod-gc-threshold`, 12,500; 0 keeps them all).
+    pub terminated_pod_gc_threshold: usize,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             disabled: Vec::new(),
             node_monitor_grace_period: std::time::Duration::from_secs(50),
             cluster_cidr: nodeipam::DEFAULT_CLUSTER_CIDR.to_string(),
+            terminated_pod_gc_threshold: podgc::TERMINATED_POD_THRESHOLD,
         }
     }
 }
@@ -81,14 +85,21 @@ pub const NAMES: &[&str] = &[
 /// finalizers only when it runs.
 pub const GARBAGE_COLLECTOR: &str = "garbagecollector";
 
+/// The thread the controllers run on while leading (their CPU shows apart in /proc).
+pub const THREAD_NAME: &str = "tug-controllers";
+
 /// The Lease the controller manager leads by, as upstream's.
 pub const LEASE_NAME: &str = "kube-controller-manager";
 
-/// Waits to lead (the `kube-controller-manager` Lease in kube-system), then starts every
-/// enabled controller and keeps renewing. Upstream's controller manager exits when it loses
-/// the lease; here the loss is logged and the controllers keep running until the process
-/// ends, which is the same while one server runs.
-pub async fn run(client: kube::Client, options: Options) {
+/// Waits to lead (the `kube-controller-manager` Lease in kube-system), then runs every
+/// enabled controller on a runtime of their own (one thread, named as the caller's:
+/// `tug-controllers`). Upstream's controller manager exits when it
+/// loses the lease; here the runtime is shut down instead (every controller, informer and
+/// sync in flight stops) and the campaign starts again, so that two servers never both act.
+///
+/// # Errors
+/// Only if the controllers' thread cannot be started.
+pub async fn run(client: kube::Client, options: Options) -> anyhow::Result<()> {
     let elector = tug_leader::LeaderElector::new(
         client.clone(),
         "kube-system",
@@ -96,10 +107,12 @@ pub async fn run(client: kube::Client, options: Options) {
         &tug_leader::identity(),
         Default::default(),
     );
-    elector.acquire().await;
-    let _informers = start(client, &options);
-    elector.hold().await;
-    tracing::error!("lost the controller manager's lease");
+    elector
+        .lead_forever(THREAD_NAME, 1, move || async move {
+            let _informers = start(client, &options);
+            std::future::pending::<anyhow::Result<()>>().await
+        })
+        .await
 }
 
 /// Starts every enabled controller on `client`; they run until the runtime stops.
@@ -159,7 +172,7 @@ pub fn start(client: kube::Client, options: &Options) -> informer::Informers {
         rootca::Controller::start(&informers);
     }
     if on("podgc") {
-        podgc::start(&informers);
+        podgc::start(&informers, options.terminated_pod_gc_threshold);
     }
     if on("disruption") {
         disruption::Controller::start(&informers);

@@ -25,7 +25,8 @@ const CHECK_PERIOD: Duration = Duration::from_secs(10);
 /// informer that lags behind a new node's pods does not cost them.
 const QUARANTINE: Duration = Duration::from_secs(20);
 
-pub fn start(informers: &Informers) {
+/// Starts the collector; `threshold` is the number of finished pods kept (0: all).
+pub fn start(informers: &Informers, threshold: usize) {
     let pods = informers.get::<Pod>();
     let nodes = informers.get::<Node>();
     let client = informers.client();
@@ -39,7 +40,7 @@ pub fn start(informers: &Informers) {
             let all = pods.list(None);
             let node_names: HashSet<String> = nodes.list(None).iter().map(|n| n.name_any()).collect();
 
-            for pod in terminated_to_delete(&all, TERMINATED_POD_THRESHOLD) {
+            for pod in terminated_to_delete(&all, threshold) {
                 force_delete(&client, &pod).await;
             }
             for pod in all.iter().filter(|p| unscheduled_terminating(p)) {
@@ -96,9 +97,10 @@ pub fn unscheduled_terminating(pod: &Pod) -> bool {
 }
 
 /// The oldest finished pods beyond `threshold` (by creation time, then name).
+/// A threshold of 0 deletes nothing, as upstream's.
 pub fn terminated_to_delete(pods: &[Arc<Pod>], threshold: usize) -> Vec<Arc<Pod>> {
     let mut done: Vec<&Arc<Pod>> = pods.iter().filter(|p| is_terminated(p)).collect();
-    if done.len() <= threshold {
+    if threshold == 0 || done.len() <= threshold {
         return Vec::new();
     }
     done.sort_by(|a, b| {
@@ -178,6 +180,7 @@ mod tests {
         let names: Vec<String> = terminated_to_delete(&pods, 1).iter().map(|p| p.name_any()).collect();
         assert_eq!(names, ["old", "mid"]);
         assert!(terminated_to_delete(&pods, 3).is_empty());
+        assert!(terminated_to_delete(&pods, 0).is_empty(), "0 keeps every finished pod");
     }
 
     #[test]

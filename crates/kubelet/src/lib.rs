@@ -21,12 +21,18 @@
 //! | `sim.tugboat.dev/exit-runs: "2"` | only the first N runs follow `exit-code`/`exit-after`/`crash-loop`; later runs behave as unannotated |
 //! | `sim.tugboat.dev/crash-loop: "true"` | each run exits with `exit-code` (default 1) after `exit-after` (default 1 s): CrashLoopBackOff under `Always`/`OnFailure` |
 //! | `sim.tugboat.dev/ready: "false"` | containers never become ready |
-//! | `sim.tugboat.dev/ready-after: 5s` | containers become ready this long after each start (default: the readiness probe's `initialDelaySeconds`, else at once) |
+//! | `sim.tugboat.dev/ready-after: 5s` | containers become ready this long after each start (default: when the probes allow, see below) |
 //! | `sim.tugboat.dev/start-after: 3s` | containers stay `ContainerCreating` this long (the pod stays Pending) |
+//! | `sim.tugboat.dev/liveness-fail-after: 5s` | a container's `livenessProbe` fails from this long after each start: after `failureThreshold` failed runs (every `periodSeconds` from `initialDelaySeconds`) the container is killed (137) and restarted per the restart policy |
 //! | `sim.tugboat.dev/stop-after: 10s` | on deletion, containers take this long to exit (default at once); past `terminationGracePeriodSeconds` they are killed with 137 |
 //! | `sim.tugboat.dev/log: "a\nb"` | each run of a container logs these lines after its start line (`kubectl logs`) |
 //!
 //! Annotations are read once, when the agent first sees the pod.
+//!
+//! Probes in the pod spec pass unless scripted to fail, on upstream's schedule: a container is
+//! `started` once its `startupProbe` passed (`initialDelaySeconds`, at once without one) and
+//! ready once its `readinessProbe` then passed `successThreshold` times (runs every
+//! `periodSeconds` from `initialDelaySeconds`).
 
 pub mod cni;
 pub mod connect;

@@ -47,6 +47,13 @@ impl Capacity {
         })
     }
 
+    /// The allocatable resources as a `ResourceList` (what admission checks pods against).
+    pub fn allocatable(
+        &self,
+    ) -> std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
+        serde_json::from_value(self.allocatable_json()).unwrap_or_default()
+    }
+
     /// Capacity less upstream's default eviction thresholds (memory 100Mi, nodefs 10%); no
     /// kube- or system-reserved, as upstream's defaults.
     fn allocatable_json(&self) -> Value {

@@ -2,6 +2,8 @@
 //! an unexpired lease leads; the leader renews it, others retry until it expires. Knows
 //! nothing of what it guards, so that the controllers can use it too.
 
+pub mod term;
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -65,6 +67,28 @@ impl LeaderElector {
                 Err(err) => tracing::debug!(lease = %self.name, "acquiring the lease: {err:#}"),
             }
             tokio::time::sleep(self.timings.retry_period).await;
+        }
+    }
+
+    /// Leads for as long as this runs: campaigns, runs `lead()` for the term (see
+    /// [`term::run_term`]), and when the lease is lost stops it, every task it spawned with it,
+    /// and campaigns again, as a restarted upstream component would.
+    ///
+    /// # Errors
+    /// What `lead()` returns when it ends by itself, or a failure to start a term's thread.
+    pub async fn lead_forever<F, Fut>(&self, name: &str, workers: usize, lead: F) -> anyhow::Result<()>
+    where
+        F: FnOnce() -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + 'static,
+    {
+        loop {
+            self.acquire().await;
+            match term::run_term(name, workers, lead.clone(), self.hold()).await? {
+                term::TermEnd::Lost => {
+                    tracing::warn!(lease = %self.name, "lost the lease: stopped leading; campaigning again")
+                }
+                term::TermEnd::Finished(result) => return result,
+            }
         }
     }
 

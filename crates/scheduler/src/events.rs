@@ -114,13 +114,30 @@ impl Recorder {
         });
     }
 
-    /// Evicts a preemption victim (deletes it, as upstream's preemption does).
+    /// Evicts a preemption victim as upstream's preemption does: marks it with a
+    /// `DisruptionTarget` condition (reason `PreemptionByScheduler`), then deletes it.
     pub fn evict(&self, victim: &PodInfo, preemptor: &PodInfo, node: &str) {
         let note = format!("Preempted by pod {} on node {node}", preemptor.uid);
         self.event(victim, "Normal", "Preempted", "Preempting", note);
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &victim.namespace);
         let name = victim.name.clone();
+        let condition = serde_json::json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": format!("{}: preempting to accommodate a higher priority pod", preemptor.scheduler_name),
+            "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }]}});
         tokio::spawn(async move {
+            match api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => return,
+                Err(err) => {
+                    // Upstream gives up on the victim rather than delete it unmarked.
+                    tracing::warn!(%err, pod = %name, "marking a preemption victim");
+                    return;
+                }
+            }
             if let Err(err) = api.delete(&name, &Default::default()).await {
                 tracing::warn!(%err, pod = %name, "deleting a preemption victim");
             }

@@ -109,6 +109,11 @@ impl Selector {
         self.nothing
     }
 
+    /// An empty selector (`{}`), which matches every set of labels.
+    pub fn is_everything(&self) -> bool {
+        !self.nothing && self.requirements.is_empty()
+    }
+
     pub fn matches(&self, labels: &Labels) -> bool {
         !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
     }

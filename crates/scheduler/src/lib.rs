@@ -23,8 +23,12 @@ pub use scheduler::SCHEDULER_NAME;
 pub const LEASE_NAMESPACE: &str = "kube-system";
 pub const LEASE_NAME: &str = "kube-scheduler";
 
+/// The thread the scheduling loop runs on while leading (its CPU shows apart in /proc).
+pub const THREAD_NAME: &str = "tug-scheduler";
+
 /// Runs the scheduler: waits to lead (a Lease in kube-system), schedules while leading, and
-/// waits to lead again if the lease is lost.
+/// when the lease is lost stops scheduling (the loop, its watches and bindings in flight, on
+/// a runtime of their own) and waits to lead again.
 ///
 /// # Errors
 /// Only if the scheduler cannot run at all; API errors are retried.
@@ -36,15 +40,12 @@ pub async fn run(client: Client, identity: String) -> anyhow::Result<()> {
         &identity,
         Default::default(),
     );
-    loop {
-        elector.acquire().await;
-        let instance = format!("{}-{}", events::REPORTING_CONTROLLER, hostname());
-        let scheduler = scheduler::Scheduler::new(client.clone(), instance);
-        tokio::select! {
-            () = elector.hold() => tracing::warn!("lost the scheduler lease; scheduling paused until it is regained"),
-            result = scheduler.run() => return result,
-        }
-    }
+    elector
+        .lead_forever(THREAD_NAME, 1, move || async move {
+            let instance = format!("{}-{}", events::REPORTING_CONTROLLER, hostname());
+            scheduler::Scheduler::new(client, instance).run().await
+        })
+        .await
 }
 
 use tug_leader::hostname;

@@ -231,6 +231,8 @@ pub struct PodInfo {
     /// Container images, `:latest` added where no tag or digest is given.
     pub images: Vec<String>,
     pub terminating: bool,
+    /// `status.startTime` in nanoseconds since the epoch; preemption spares older pods first.
+    pub start_time: Option<i128>,
     /// `status.nominatedNodeName`: where preemption made room for this pod.
     pub nominated_node: Option<String>,
 }
@@ -303,6 +305,7 @@ impl PodInfo {
             name: meta.name.clone().unwrap_or_default(),
             namespace,
             priority: spec.priority.unwrap_or(0),
+            start_time: pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0.as_nanosecond()),
             preemption_never: spec.preemption_policy.as_deref() == Some("Never"),
             node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
             scheduler_name: spec.scheduler_name.clone().unwrap_or_else(|| "default-scheduler".into()),

@@ -7,11 +7,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::{
+    core::v1::{Node, Pod},
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{
     Api, Client,
-    runtime::{WatchStreamExt, watcher},
+    runtime::{WatchStreamExt, reflector, watcher},
 };
 use tokio::sync::{Semaphore, mpsc};
 
@@ -44,6 +48,8 @@ enum Msg {
     PodApply(Arc<Pod>, PodRef, bool),
     PodDelete(String),
     PodInitDone,
+    /// The PodDisruptionBudgets preemption weighs have been listed.
+    BudgetsSynced,
     Bound {
         pod: PodRef,
         node: String,
@@ -73,12 +79,19 @@ pub struct Scheduler {
     pod_relist: Option<HashSet<String>>,
     nodes_synced: bool,
     pods_synced: bool,
+    budgets: reflector::Store<PodDisruptionBudget>,
+    budgets_writer: Option<reflector::store::Writer<PodDisruptionBudget>>,
+    budgets_synced: bool,
 }
 
 impl Scheduler {
     pub fn new(client: Client, instance: String) -> Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (budgets, budgets_writer) = reflector::store();
         Scheduler {
+            budgets,
+            budgets_writer: Some(budgets_writer),
+            budgets_synced: false,
             recorder: Recorder::new(client.clone(), instance),
             client,
             cache: Cache::new(),
@@ -98,6 +111,8 @@ impl Scheduler {
     pub async fn run(mut self) -> anyhow::Result<()> {
         let _nodes = TaskGuard(tokio::spawn(watch_nodes(self.client.clone(), self.tx.clone())));
         let _pods = TaskGuard(tokio::spawn(watch_pods(self.client.clone(), self.tx.clone())));
+        let writer = self.budgets_writer.take().context("the scheduler runs once")?;
+        let _budgets = TaskGuard(tokio::spawn(watch_budgets(self.client.clone(), writer, self.tx.clone())));
         let mut next_flush = Instant::now();
         let mut since_yield = 0;
         loop {
@@ -111,6 +126,7 @@ impl Scheduler {
             }
             if self.nodes_synced
                 && self.pods_synced
+                && self.budgets_synced
                 && let Some(qp) = self.queue.pop()
             {
                 self.schedule_one(qp);
@@ -183,6 +199,7 @@ impl Scheduler {
                 self.pods_synced = true;
                 tracing::debug!(pending = self.queue.len(), "pod list synced");
             }
+            Msg::BudgetsSynced => self.budgets_synced = true,
             Msg::Bound { pod, node, result } => self.bound(pod, node, result, now),
         }
     }
@@ -242,7 +259,10 @@ impl Scheduler {
             Err(ScheduleError::Fit(mut fit)) => {
                 let mut wake_on = self.algo.framework.events_for(&fit.diagnosis.plugins());
                 let mut nominated = None;
-                match preemption::preempt(&self.algo, &pod, &self.cache, &fit) {
+                // Read now, as upstream's lister is: the budgets' allowed disruptions move.
+                let budgets: Vec<preemption::Budget> =
+                    self.budgets.state().iter().map(|b| preemption::Budget::from_api(b)).collect();
+                match preemption::preempt(&self.algo, &pod, &self.cache, &fit, &budgets) {
                     Ok(candidate) => {
                         for victim in &candidate.victims {
                             self.recorder.evict(victim, &pod, &candidate.node);
@@ -335,6 +355,31 @@ async fn watch_pods(client: Client, tx: mpsc::UnboundedSender<Msg>) {
         };
         if tx.send(msg).is_err() {
             return;
+        }
+    }
+}
+
+/// Keeps the PodDisruptionBudgets in `writer`'s store for preemption; says once when they
+/// have first been listed.
+async fn watch_budgets(
+    client: Client,
+    writer: reflector::store::Writer<PodDisruptionBudget>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let api: Api<PodDisruptionBudget> = Api::all(client);
+    let stream = reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut told = false;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::InitDone) if !told => {
+                told = true;
+                if tx.send(Msg::BudgetsSynced).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "watching PodDisruptionBudgets"),
         }
     }
 }

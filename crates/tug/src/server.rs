@@ -49,7 +49,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 /// The controllers, as a client of the API server with the admin credentials (upstream's
 /// controller-manager has its own kubeconfig the same way), under leader election. They run on
 /// a thread of their own (`tug-controllers`), as the scheduler does, so that a burst of
-/// controller work never queues behind API requests and their CPU shows apart in /proc.
+/// controller work never queues behind API requests and their CPU shows apart in /proc. While
+/// they lead, the controllers run on a second thread of that name, stopped with the lease.
 async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) -> anyhow::Result<()> {
     if args.disabled_controllers.iter().any(|c| c == "all") {
         return Ok(());
@@ -58,12 +59,12 @@ async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) ->
         disabled: args.disabled_controllers.clone(),
         node_monitor_grace_period: args.node_monitor_grace_period,
         cluster_cidr: args.cluster_cidr.clone(),
+        terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
     };
     let kubeconfig = api.kubeconfig.clone();
-    spawn_component("tug-controllers", async move {
+    spawn_component(tug_controllers::THREAD_NAME, async move {
         let client = admin_client(&kubeconfig, "kube-controller-manager").await?;
-        tug_controllers::run(client, options).await;
-        anyhow::Ok(())
+        tug_controllers::run(client, options).await
     })
 }
 
@@ -74,10 +75,11 @@ fn gc_enabled(disabled: &[String]) -> bool {
 }
 
 /// Runs the scheduler on a thread of its own (named `tug-scheduler`, so that its CPU shows
-/// apart in /proc): its loop is one core's work and must not queue behind API requests. It
+/// apart in /proc): its loop is one core's work and must not queue behind API requests. While
+/// it leads, the loop runs on a second thread of the same name, stopped with the lease. It
 /// ends with the process.
 fn start_scheduler(kubeconfig: std::path::PathBuf) -> anyhow::Result<()> {
-    spawn_component("tug-scheduler", async move {
+    spawn_component(tug_scheduler::THREAD_NAME, async move {
         let client = admin_client(&kubeconfig, "kube-scheduler").await?;
         tug_scheduler::run(client, tug_scheduler::identity()).await
     })

@@ -6,6 +6,7 @@ mod binding;
 mod delete;
 mod eviction;
 mod kubelet;
+mod priority;
 pub(crate) mod raw;
 mod read;
 mod scale;

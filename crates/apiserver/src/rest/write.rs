@@ -286,6 +286,9 @@ async fn create_object(
     if !res.custom {
         defaults::apply_defaults(&res.group, &res.version, &res.kind, &mut obj);
     }
+    if res.group.is_empty() && res.kind == "Pod" && target.subresource.is_none() {
+        super::priority::admit(&state, &mut obj).await?;
+    }
     if res.kind == "CustomResourceDefinition" && res.group == "apiextensions.k8s.io" {
         let causes = tug_api::crd::prepare(&mut obj, &now());
         if !causes.is_empty() {

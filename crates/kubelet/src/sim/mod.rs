@@ -5,11 +5,13 @@
 //! ([`heartbeat`]) and the pod runtime ([`pods`]), which plays each pod through the life its
 //! annotations script ([`script`], [`pod`]).
 
+pub mod admission;
 pub mod heartbeat;
 pub mod logs;
 pub mod nodes;
 pub mod pod;
 pub mod pods;
+pub mod probes;
 pub mod script;
 
 use std::{
@@ -89,6 +91,7 @@ pub struct Stats {
     pub lease_renewals: AtomicU64,
     pub node_status_reports: AtomicU64,
     pub pods_admitted: AtomicU64,
+    pub pods_rejected: AtomicU64,
     pub status_writes: AtomicU64,
     pub pod_deletes: AtomicU64,
     pub errors: AtomicU64,
@@ -99,10 +102,11 @@ impl Stats {
     pub fn summary(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "lease renewals {}, node status reports {}, pods admitted {}, pod status writes {}, pod deletes {}, errors {}",
+            "lease renewals {}, node status reports {}, pods admitted {}, pods rejected {}, pod status writes {}, pod deletes {}, errors {}",
             get(&self.lease_renewals),
             get(&self.node_status_reports),
             get(&self.pods_admitted),
+            get(&self.pods_rejected),
             get(&self.status_writes),
             get(&self.pod_deletes),
             get(&self.errors)
@@ -146,9 +150,11 @@ impl Simulator {
             Arc::new(nodes::register_all(&client, &config).await.context("registering simulated nodes")?);
         let stats = Arc::new(Stats::default());
         let (shutdown, stopped) = watch::channel(false);
+        let allocatable = admission::Allocatable::from_list(&config.capacity.allocatable());
         let pods = tokio::spawn(pods::run(
             client.clone(),
             table.clone(),
+            allocatable,
             config.concurrency,
             stats.clone(),
             logs,

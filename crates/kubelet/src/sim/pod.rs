@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use sha2::{Digest, Sha256};
 
-use super::script::Script;
+use super::{probes::Probes, script::Script};
 use crate::{
     pod_status::{
         self, ConditionInputs, ContainerStatus, Phase, PodStatus, RestartPolicy, State, Terminated,
@@ -49,23 +49,32 @@ struct SimContainer {
     image: String,
     /// A restartable init container (sidecar): runs until the pod stops.
     sidecar: bool,
-    /// The readiness probe's initial delay.
-    probe_delay: Option<Duration>,
+    probes: Probes,
     run: Run,
     /// Boxed, as is `Run::Exited`: most containers never exit, and thousands of pods are held.
     last: Option<Box<Terminated>>,
     /// Which run this is; also the container's `restartCount`.
     attempt: u32,
     backoff: Backoff,
+    /// The startup probe passed (at once without one).
+    started: bool,
     ready: bool,
 }
 
 #[derive(Debug, Clone)]
 enum Run {
     Creating,
-    Running { since: Timestamp, exit: Option<(Timestamp, i32)>, ready_at: Option<Timestamp> },
+    Running {
+        since: Timestamp,
+        exit: Option<(Timestamp, i32)>,
+        started_at: Timestamp,
+        ready_at: Option<Timestamp>,
+    },
     Exited(Box<Terminated>),
-    BackOff { until: Timestamp, delay_secs: u64 },
+    BackOff {
+        until: Timestamp,
+        delay_secs: u64,
+    },
 }
 
 /// Upstream's per-container back-off entry (`flowcontrol.Backoff`).
@@ -99,19 +108,16 @@ impl Backoff {
 
 impl SimContainer {
     fn new(c: &Container, sidecar: bool) -> SimContainer {
-        let probe_delay = c
-            .readiness_probe
-            .as_ref()
-            .map(|p| Duration::from_secs(p.initial_delay_seconds.unwrap_or(0).max(0) as u64));
         SimContainer {
             name: c.name.clone(),
             image: c.image.clone().unwrap_or_default(),
             sidecar,
-            probe_delay,
+            probes: Probes::of(c),
             run: Run::Creating,
             last: None,
             attempt: 0,
             backoff: Backoff::default(),
+            started: false,
             ready: false,
         }
     }
@@ -248,9 +254,12 @@ impl SimPod {
         }
         for c in self.init.iter().chain(&self.containers) {
             match &c.run {
-                Run::Running { exit, ready_at, .. } => {
+                Run::Running { exit, started_at, ready_at, .. } => {
                     if let Some((at, _)) = exit {
                         consider(*at);
+                    }
+                    if !c.started {
+                        consider(*started_at);
                     }
                     if let Some(at) = ready_at.filter(|_| !c.ready) {
                         consider(at);
@@ -289,12 +298,8 @@ impl SimPod {
             changed |= advance_container(c, now, &self.script, self.policy, &self.uid);
         }
         for c in self.init.iter_mut().filter(|c| c.sidecar) {
-            if let Run::Running { ready_at: Some(at), .. } = c.run
-                && !c.ready
-                && at <= now
-            {
-                c.ready = true;
-                changed = true;
+            if let Run::Running { started_at, ready_at, .. } = c.run {
+                changed |= probe_passes(c, started_at, ready_at, now);
             }
         }
         changed
@@ -305,6 +310,7 @@ impl SimPod {
         let uid = self.uid.clone();
         for c in self.init.iter_mut().chain(&mut self.containers) {
             c.ready = false;
+            c.started = false;
             c.run = match std::mem::replace(&mut c.run, Run::Creating) {
                 Run::Running { since, .. } => {
                     let code = if kill { 137 } else { 0 };
@@ -404,7 +410,7 @@ impl SimPod {
             state,
             last_state: c.last.as_deref().cloned(),
             ready: c.ready && running,
-            started: running,
+            started: c.started && running,
             restart_count: c.attempt,
         }
     }
@@ -418,13 +424,53 @@ fn start_run(
     script: &Script,
     sidecar: bool,
 ) {
+    let started_at = after(at, c.probes.started_after());
     let ready_at = if script.never_ready && !sidecar {
         None
     } else {
-        Some(after(at, script.ready_after.or(c.probe_delay).unwrap_or_default()))
+        // A scripted delay stands in for the readiness probe, never before startup passed.
+        Some(match script.ready_after {
+            Some(d) => after(at, d).max(started_at),
+            None => after(at, c.probes.ready_after()),
+        })
     };
+    let mut exit = exit.map(|(d, code)| (after(at, d), code));
+    // A failing liveness probe has the kubelet kill the container (SIGKILL: 137), unless it
+    // exits first.
+    if !sidecar
+        && let Some(kill) = script.liveness_fail_after.and_then(|f| c.probes.liveness_kill(f))
+        && exit.is_none_or(|(t, _)| after(at, kill) < t)
+    {
+        exit = Some((after(at, kill), LIVENESS_KILL_CODE));
+    }
+    c.started = started_at <= at;
     c.ready = ready_at.is_some_and(|r| r <= at);
-    c.run = Run::Running { since: at, exit: exit.map(|(d, code)| (after(at, d), code)), ready_at };
+    c.run = Run::Running { since: at, exit, started_at, ready_at };
+}
+
+/// The exit code of a container the kubelet killed for failing its liveness probe.
+const LIVENESS_KILL_CODE: i32 = 137;
+
+/// Marks the container started and ready once their times (before `now`) have come.
+fn probe_passes(
+    c: &mut SimContainer,
+    started_at: Timestamp,
+    ready_at: Option<Timestamp>,
+    now: Timestamp,
+) -> bool {
+    let mut changed = false;
+    if !c.started && started_at <= now {
+        c.started = true;
+        changed = true;
+    }
+    if let Some(r) = ready_at
+        && !c.ready
+        && r <= now
+    {
+        c.ready = true;
+        changed = true;
+    }
+    changed
 }
 
 /// Moves one app container along to `now`, through as many exits and restarts as are due.
@@ -438,20 +484,15 @@ fn advance_container(
     let mut changed = false;
     loop {
         match c.run.clone() {
-            Run::Running { since, exit: Some((exit_at, code)), ready_at } => {
-                if let Some(r) = ready_at
-                    && !c.ready
-                    && r <= now.min(exit_at)
-                {
-                    c.ready = true;
-                    changed = true;
-                }
+            Run::Running { since, exit: Some((exit_at, code)), started_at, ready_at } => {
+                changed |= probe_passes(c, started_at, ready_at, now.min(exit_at));
                 if exit_at > now {
                     break;
                 }
                 let terminated =
                     Box::new(Terminated::exited(code, since, exit_at, container_id(uid, &c.name, c.attempt)));
                 c.ready = false;
+                c.started = false;
                 changed = true;
                 if !policy.restarts(code) {
                     c.run = Run::Exited(terminated);
@@ -466,9 +507,8 @@ fn advance_container(
                     restart(c, exit_at, exit_at, script, policy);
                 }
             }
-            Run::Running { ready_at: Some(r), .. } if !c.ready && r <= now => {
-                c.ready = true;
-                changed = true;
+            Run::Running { started_at, ready_at, .. } => {
+                changed |= probe_passes(c, started_at, ready_at, now);
                 break;
             }
             Run::BackOff { until, .. } if until <= now => {
@@ -681,6 +721,64 @@ mod tests {
         let status = never.status(t(0.0), Ipv4Addr::new(172, 16, 0, 1));
         assert_eq!((status.phase, status.conditions[2].status), (Phase::Running, false));
         assert_eq!(never.next_deadline(), None);
+    }
+
+    fn with_probes(policy: &str, annotations: &[(&str, &str)], probes: serde_json::Value) -> SimPod {
+        let (mut p, script) = pod(policy, annotations);
+        let mut c = serde_json::to_value(&p.spec.as_ref().unwrap().containers[0]).unwrap();
+        if let (Some(c), Some(probes)) = (c.as_object_mut(), probes.as_object()) {
+            c.extend(probes.clone());
+        }
+        p.spec.as_mut().unwrap().containers[0] = serde_json::from_value(c).unwrap();
+        let mut sim = SimPod::admit(&p, script, t(0.0)).unwrap();
+        sim.pod_ip = Some(Ipv4Addr::new(10, 42, 0, 2));
+        sim
+    }
+
+    #[test]
+    fn the_startup_probe_holds_started_and_ready() {
+        let mut sim = with_probes(
+            "Always",
+            &[],
+            json!({"startupProbe": {"exec": {"command": ["true"]}, "initialDelaySeconds": 4},
+                   "readinessProbe": {"exec": {"command": ["true"]}, "initialDelaySeconds": 1, "periodSeconds": 2}}),
+        );
+        sim.advance(t(0.0));
+        let status = sim.status(t(0.0), Ipv4Addr::new(172, 16, 0, 1));
+        let c = &status.container_statuses[0];
+        assert_eq!((status.phase, c.started, c.ready), (Phase::Running, false, false));
+        assert_eq!(sim.next_deadline(), Some(t(4.0)));
+        assert!(sim.advance(t(4.0)));
+        let c = &sim.status(t(4.0), Ipv4Addr::new(172, 16, 0, 1)).container_statuses[0];
+        assert_eq!((c.started, c.ready), (true, false));
+        // Readiness runs at 1, 3, 5 s; the first after startup passes is at 5 s.
+        assert_eq!(sim.next_deadline(), Some(t(5.0)));
+        assert!(sim.advance(t(5.0)));
+        assert!(state(&mut sim, 5.0).3);
+    }
+
+    #[test]
+    fn a_failing_liveness_probe_restarts_the_container() {
+        let probe =
+            json!({"livenessProbe": {"httpGet": {"port": 80}, "periodSeconds": 5, "failureThreshold": 2}});
+        let mut sim = with_probes("Always", &[(script::LIVENESS_FAIL_AFTER, "3s")], probe.clone());
+        sim.advance(t(0.0));
+        // Runs at 0, 5, 10 s: failing from 3 s, the second failure (10 s) kills.
+        assert_eq!(sim.next_deadline(), Some(t(10.0)));
+        assert!(sim.advance(t(10.0)));
+        let status = sim.status(t(10.0), Ipv4Addr::new(172, 16, 0, 1));
+        let c = &status.container_statuses[0];
+        assert_eq!((c.restart_count, &c.state), (1, &State::Running { started_at: t(10.0) }));
+        let last = c.last_state.as_ref().unwrap();
+        assert_eq!((last.exit_code, last.reason.as_str(), last.finished_at), (137, "Error", t(10.0)));
+        // Without a liveness probe the annotation does nothing; under Never the kill fails the pod.
+        let mut unprobed = admit("Always", &[(script::LIVENESS_FAIL_AFTER, "3s")]);
+        unprobed.advance(t(0.0));
+        assert_eq!(unprobed.next_deadline(), None);
+        let mut once =
+            with_probes("Never", &[(script::LIVENESS_FAIL_AFTER, "0s"), (script::EXIT_AFTER, "1h")], probe);
+        run_until(&mut once, 60.0);
+        assert_eq!(state(&mut once, 60.0).0, Phase::Failed);
     }
 
     #[test]

@@ -23,8 +23,11 @@ use kube::{
 };
 use tokio::sync::{mpsc, watch};
 
+use tug_scheduler::pod_info::Resources;
+
 use super::{
     Stats,
+    admission::{self, Allocatable, Used},
     logs::{LOG, SimLogs},
     nodes::{PodIps, SharedTable},
     pod::SimPod,
@@ -41,6 +44,7 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 pub async fn run(
     client: Client,
     table: SharedTable,
+    allocatable: Allocatable,
     concurrency: usize,
     stats: Arc<Stats>,
     logs: Option<Arc<SimLogs>>,
@@ -51,7 +55,7 @@ pub async fn run(
     let config = watcher::Config::default().fields("spec.nodeName!=");
     let mut events = watcher(pods, config).default_backoff().boxed();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let mut runtime = Runtime::new(client, table, concurrency, stats, done_tx);
+    let mut runtime = Runtime::new(client, table, allocatable, concurrency, stats, done_tx);
     runtime.logs = logs;
     loop {
         runtime.pump(Timestamp::now());
@@ -86,6 +90,8 @@ struct Tracked {
     delete_requested: bool,
     /// The watch list this pod was last seen in (to forget pods a re-list no longer has).
     epoch: u64,
+    /// What the pod holds of its node while admitted and not finished.
+    requests: Option<Resources>,
 }
 
 enum Life {
@@ -94,6 +100,9 @@ enum Life {
     /// Finished and posted: kept until the watch shows the final phase or the deletion, so that
     /// an older event of the pod cannot start it again.
     Finished { namespace: String, name: String, deleted: bool },
+    /// Refused at admission: `Failed` with this reason and message is posted, then it is a
+    /// tombstone like a finished pod.
+    Rejected { namespace: String, name: String, rejection: admission::Rejection },
 }
 
 /// A write a worker did.
@@ -112,12 +121,16 @@ enum Outcome {
 
 enum Job {
     Status { namespace: String, name: String, patch: serde_json::Value },
+    Reject { namespace: String, name: String, node: String, rejection: admission::Rejection },
     Delete { namespace: String, name: String },
 }
 
 struct Runtime {
     client: Client,
     table: SharedTable,
+    allocatable: Allocatable,
+    /// Per node, what its admitted pods request.
+    used: Vec<Used>,
     ips: Vec<PodIps>,
     pods: HashMap<String, Tracked>,
     timers: BTreeMap<(Timestamp, u64), String>,
@@ -136,12 +149,15 @@ impl Runtime {
     fn new(
         client: Client,
         table: SharedTable,
+        allocatable: Allocatable,
         concurrency: usize,
         stats: Arc<Stats>,
         done_tx: mpsc::UnboundedSender<Done>,
     ) -> Self {
         Runtime {
             client,
+            allocatable,
+            used: vec![Used::default(); table.len()],
             ips: vec![PodIps::default(); table.len()],
             table,
             pods: HashMap::new(),
@@ -213,19 +229,19 @@ impl Runtime {
                     self.reschedule(&uid);
                     self.mark_dirty(&uid);
                 }
-                Life::Finished { .. } if deleting => {
+                Life::Finished { .. } | Life::Rejected { .. } if deleting => {
                     tracked.delete_requested = true;
                     self.mark_dirty(&uid);
                 }
-                Life::Finished { .. } if terminal => self.forget(&uid),
-                Life::Finished { .. } => {}
+                Life::Finished { .. } | Life::Rejected { .. } if terminal => self.forget(&uid),
+                Life::Finished { .. } | Life::Rejected { .. } => {}
             }
             return;
         }
         if terminal {
             if deleting {
                 let (namespace, name) = names(&pod);
-                self.track(uid, node, Life::Finished { namespace, name, deleted: false }, true);
+                self.track(uid, node, Life::Finished { namespace, name, deleted: false }, true, None);
             }
             return;
         }
@@ -233,6 +249,17 @@ impl Runtime {
     }
 
     fn admit(&mut self, pod: Pod, uid: String, node: u32, deleting: bool, now: Timestamp) {
+        // A pod already being deleted only needs stopping; no point refusing it.
+        let requests = admission::requests(&pod);
+        if !deleting
+            && let Err(rejection) = admission::admit(&requests, &self.used[node as usize], &self.allocatable)
+        {
+            let (namespace, name) = names(&pod);
+            tracing::info!(pod = %format!("{namespace}/{name}"), reason = %rejection.reason(), "rejecting pod: {}", rejection.message());
+            self.stats.pods_rejected.fetch_add(1, Ordering::Relaxed);
+            self.track(uid, node, Life::Rejected { namespace, name, rejection }, false, None);
+            return;
+        }
         let annotations = pod.metadata.annotations.clone().unwrap_or_default();
         let (script, problems) = Script::from_annotations(&annotations);
         for problem in problems {
@@ -266,10 +293,18 @@ impl Runtime {
             logs.admit(&uid, &sim.namespace, &sim.name, annotations.get(LOG).map(String::as_str));
         }
         self.stats.pods_admitted.fetch_add(1, Ordering::Relaxed);
-        self.track(uid, node, Life::Running(Box::new(sim)), deleting);
+        self.used[node as usize].add(&requests);
+        self.track(uid, node, Life::Running(Box::new(sim)), deleting, Some(requests));
     }
 
-    fn track(&mut self, uid: String, node: u32, state: Life, delete_requested: bool) {
+    fn track(
+        &mut self,
+        uid: String,
+        node: u32,
+        state: Life,
+        delete_requested: bool,
+        requests: Option<Resources>,
+    ) {
         let tracked = Tracked {
             state,
             node,
@@ -280,6 +315,7 @@ impl Runtime {
             queued: false,
             delete_requested,
             epoch: self.epoch,
+            requests,
         };
         self.pods.insert(uid.clone(), tracked);
         self.reschedule(&uid);
@@ -298,6 +334,9 @@ impl Runtime {
         let Some(tracked) = self.pods.remove(uid) else { return };
         if let Some(key) = tracked.timer {
             self.timers.remove(&key);
+        }
+        if let Some(requests) = &tracked.requests {
+            self.used[tracked.node as usize].sub(requests);
         }
         if let Life::Running(sim) = &tracked.state {
             self.release_ip(tracked.node, sim.pod_ip);
@@ -325,7 +364,7 @@ impl Runtime {
         let Some(tracked) = self.pods.get_mut(uid) else { return };
         let deadline = match &tracked.state {
             Life::Running(sim) => sim.next_deadline(),
-            Life::Finished { .. } => None,
+            Life::Finished { .. } | Life::Rejected { .. } => None,
         };
         if tracked.timer.map(|(at, _)| at) == deadline {
             return;
@@ -400,7 +439,25 @@ impl Runtime {
                     let (ip, namespace, name) = (sim.pod_ip, sim.namespace.clone(), sim.name.clone());
                     tracked.state = Life::Finished { namespace, name, deleted: false };
                     let node = tracked.node;
+                    // A finished pod no longer holds its share of the node.
+                    if let Some(requests) = tracked.requests.take() {
+                        self.used[node as usize].sub(&requests);
+                    }
                     self.release_ip(node, ip);
+                    self.mark_dirty(&uid);
+                    continue;
+                }
+                Life::Rejected { namespace, name, rejection } if tracked.version != tracked.synced => {
+                    Job::Reject {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        node: self.table.get(tracked.node).name.clone(),
+                        rejection: rejection.clone(),
+                    }
+                }
+                Life::Rejected { namespace, name, .. } => {
+                    tracked.state =
+                        Life::Finished { namespace: namespace.clone(), name: name.clone(), deleted: false };
                     self.mark_dirty(&uid);
                     continue;
                 }
@@ -465,6 +522,24 @@ fn grace(pod: &Pod) -> Duration {
 
 async fn write(client: Client, uid: &str, job: Job) -> Outcome {
     match job {
+        Job::Reject { namespace, name, node, rejection } => {
+            // As upstream's `rejectPod`: the event, then the Failed status.
+            record_rejection(&client, &namespace, &name, uid, &node, &rejection).await;
+            let patch = serde_json::json!({"status": {
+                "phase": "Failed",
+                "reason": rejection.reason(),
+                "message": format!("Pod was rejected: {}", rejection.message()),
+            }});
+            let api: Api<Pod> = Api::namespaced(client, &namespace);
+            match api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+                Ok(_) => Outcome::Posted,
+                Err(kube::Error::Api(s)) if s.code == 404 => Outcome::Gone,
+                Err(e) => {
+                    tracing::debug!(pod = %format!("{namespace}/{name}"), error = %e, "posting a rejection");
+                    Outcome::Failed
+                }
+            }
+        }
         Job::Status { namespace, name, patch } => {
             let api: Api<Pod> = Api::namespaced(client, &namespace);
             match api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
@@ -493,5 +568,43 @@ async fn write(client: Client, uid: &str, job: Job) -> Outcome {
                 }
             }
         }
+    }
+}
+
+/// The kubelet's Warning event about a refused pod (best effort).
+async fn record_rejection(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    node: &str,
+    rejection: &admission::Rejection,
+) {
+    let now = Timestamp::now();
+    let event = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": format!("{name}.{:x}", now.as_nanosecond()), "namespace": namespace},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name, "uid": uid},
+        "reason": rejection.reason(),
+        "message": rejection.message(),
+        "type": "Warning",
+        "source": {"component": "kubelet", "host": node},
+        "reportingComponent": "kubelet",
+        "reportingInstance": node,
+        "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "count": 1,
+    });
+    let event: k8s_openapi::api::core::v1::Event = match serde_json::from_value(event) {
+        Ok(e) => e,
+        Err(err) => {
+            tracing::debug!(%err, "building a rejection event");
+            return;
+        }
+    };
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), namespace);
+    if let Err(err) = api.create(&Default::default(), &event).await {
+        tracing::debug!(%err, pod = %format!("{namespace}/{name}"), "recording a rejection event");
     }
 }

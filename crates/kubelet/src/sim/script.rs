@@ -13,6 +13,7 @@ pub const READY: &str = "sim.tugboat.dev/ready";
 pub const READY_AFTER: &str = "sim.tugboat.dev/ready-after";
 pub const START_AFTER: &str = "sim.tugboat.dev/start-after";
 pub const STOP_AFTER: &str = "sim.tugboat.dev/stop-after";
+pub const LIVENESS_FAIL_AFTER: &str = "sim.tugboat.dev/liveness-fail-after";
 
 /// How long an unscripted container of a run-to-completion pod runs.
 pub const DEFAULT_RUN: Duration = Duration::from_secs(1);
@@ -28,6 +29,8 @@ pub struct Script {
     pub ready_after: Option<Duration>,
     pub start_after: Duration,
     pub stop_after: Duration,
+    /// Liveness probes fail from this long after each start on.
+    pub liveness_fail_after: Option<Duration>,
 }
 
 impl Script {
@@ -42,6 +45,7 @@ impl Script {
         let ready_after = duration(READY_AFTER);
         let start_after = duration(START_AFTER).unwrap_or_default();
         let stop_after = duration(STOP_AFTER).unwrap_or_default();
+        let liveness_fail_after = duration(LIVENESS_FAIL_AFTER);
         let mut number = |key: &str| {
             let value = annotations.get(key)?;
             value
@@ -64,6 +68,7 @@ impl Script {
             ready_after,
             start_after,
             stop_after,
+            liveness_fail_after,
         };
         (script, problems)
     }

@@ -24,9 +24,19 @@ const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 /// Topology key → value → count (or score).
 type Topology = HashMap<String, HashMap<String, i64>>;
 
+/// Adds `by` to the node's domain of `key`. Called for every matching pod of every cycle, so
+/// it copies the key and value only the first time a domain is seen.
 fn bump(t: &mut Topology, node: &NodeInfo, key: &str, by: i64) {
-    if let Some(value) = node.labels.get(key) {
-        *t.entry(key.to_string()).or_default().entry(value.clone()).or_default() += by;
+    let Some(value) = node.labels.get(key) else { return };
+    if !t.contains_key(key) {
+        t.insert(key.to_string(), HashMap::new());
+    }
+    let Some(values) = t.get_mut(key) else { return };
+    match values.get_mut(value.as_str()) {
+        Some(n) => *n += by,
+        None => {
+            values.insert(value.clone(), by);
+        }
     }
 }
 

@@ -49,6 +49,10 @@ pub struct ServerArgs {
     /// are evicted (as kube-controller-manager's flag).
     #[arg(long, default_value = "50s", value_parser = parse_seconds, value_name = "DURATION")]
     pub node_monitor_grace_period: std::time::Duration,
+    /// How many finished pods may exist before the pod garbage collector deletes the oldest;
+    /// 0 turns that off (as kube-controller-manager's flag).
+    #[arg(long, default_value_t = tug_controllers::podgc::TERMINATED_POD_THRESHOLD, value_name = "N")]
+    pub terminated_pod_gc_threshold: usize,
     /// Do not run the scheduler inside the server.
     #[arg(long)]
     pub disable_scheduler: bool,
