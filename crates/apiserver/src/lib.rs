@@ -37,6 +37,8 @@ pub struct AppState {
     pub advertise: String,
     /// Signs and checks service account tokens.
     pub signer: Arc<serviceaccount::Signer>,
+    /// What the API server presents to node agents: the join token (see `rest/kubelet.rs`).
+    pub kubelet_token: Arc<str>,
 }
 
 /// How to run the API server.
@@ -98,6 +100,7 @@ impl ApiServer {
             gc_enabled: config.gc_enabled,
             advertise: format!("{local_host}:{}", addr.port()),
             signer,
+            kubelet_token: pki.token.trim().into(),
         };
         let mut tokens = HashMap::new();
         tokens.insert(

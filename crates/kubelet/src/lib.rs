@@ -27,6 +27,7 @@
 //! | `sim.tugboat.dev/start-after: 3s` | containers stay `ContainerCreating` this long (the pod stays Pending) |
 //! | `sim.tugboat.dev/liveness-fail-after: 5s` | a container's `livenessProbe` fails from this long after each start: after `failureThreshold` failed runs (every `periodSeconds` from `initialDelaySeconds`) the container is killed (137) and restarted per the restart policy |
 //! | `sim.tugboat.dev/stop-after: 10s` | on deletion, containers take this long to exit (default at once); past `terminationGracePeriodSeconds` they are killed with 137 |
+//! | `sim.tugboat.dev/log: "a\nb"` | each run of a container logs these lines after its start line (`kubectl logs`) |
 //!
 //! Annotations are read once, when the agent first sees the pod.
 //!
@@ -40,6 +41,7 @@ pub mod connect;
 pub mod containerd;
 pub mod host;
 pub mod lease;
+pub mod logs;
 pub mod node;
 pub mod node_agent;
 pub mod pod_status;

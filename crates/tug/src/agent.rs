@@ -12,7 +12,7 @@ use tug_kubelet::{
     node_agent::{self, NodeAgentConfig},
     pods,
     runtime::{CriRuntime, Runtime},
-    sim::{SimConfig, Simulator},
+    sim::{ServeConfig, SimConfig, Simulator},
 };
 
 use crate::{
@@ -26,7 +26,14 @@ const STATS_EVERY: Duration = Duration::from_secs(60);
 pub async fn run_simulated(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = ShutdownSignals::install()?;
     let nodes = args.simulate.unwrap_or(0);
-    let config = sim_config(nodes, &args.simulated)?;
+    let mut config = sim_config(nodes, &args.simulated)?;
+    // The simulated nodes' kubelet endpoint (container logs), on loopback: the API server of a
+    // test cluster runs on this host.
+    config.serve = Some(ServeConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        log_dir: args.data_dir.join("agent").join("sim-logs"),
+        token: args.token.trim().to_string(),
+    });
     let client = connect::connect(&args.server, &args.token)
         .await
         .with_context(|| format!("joining {}", args.server))?;

@@ -5,6 +5,7 @@ mod allocate;
 mod binding;
 mod delete;
 mod eviction;
+mod kubelet;
 mod priority;
 pub(crate) mod raw;
 mod read;

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod heartbeat;
+pub mod logs;
 pub mod nodes;
 pub mod pod;
 pub mod pods;
@@ -15,6 +16,8 @@ pub mod script;
 
 use std::{
     collections::BTreeMap,
+    net::SocketAddr,
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -41,6 +44,21 @@ pub struct SimConfig {
     pub concurrency: usize,
     /// The host's release, reported by every node.
     pub host: HostRelease,
+    /// Serve the nodes' kubelet endpoint (container logs), shared by all of them.
+    pub serve: Option<ServeConfig>,
+    /// `host:port` of that endpoint, published on every Node (set by [`Simulator::start`]).
+    pub kubelet_endpoint: Option<String>,
+}
+
+/// The simulated nodes' kubelet server.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Where it listens; port 0 picks a free one. The API server must reach this address.
+    pub addr: SocketAddr,
+    /// Root of the containers' CRI log files (emptied at start).
+    pub log_dir: PathBuf,
+    /// The bearer token the API server presents: the join token.
+    pub token: String,
 }
 
 impl SimConfig {
@@ -54,6 +72,8 @@ impl SimConfig {
             taints: Vec::new(),
             concurrency: 64,
             host: HostRelease::read(),
+            serve: None,
+            kubelet_endpoint: None,
         }
     }
 
@@ -103,7 +123,28 @@ impl Simulator {
     ///
     /// # Errors
     /// If a node cannot be registered.
-    pub async fn start(client: Client, config: SimConfig) -> Result<SimHandle> {
+    pub async fn start(client: Client, mut config: SimConfig) -> Result<SimHandle> {
+        let mut tasks = Vec::new();
+        let mut logs = None;
+        if let Some(serve) = config.serve.clone() {
+            let sim_logs = Arc::new(
+                logs::SimLogs::new(serve.log_dir.clone())
+                    .with_context(|| format!("preparing the log directory {}", serve.log_dir.display()))?,
+            );
+            let server = crate::logs::server::AgentServer {
+                log_dir: serve.log_dir,
+                token: serve.token,
+                liveness: sim_logs.clone(),
+            };
+            let names = vec!["localhost".to_string(), serve.addr.ip().to_string()];
+            let (bound, task) =
+                server.start(serve.addr, names).await.context("starting the kubelet server")?;
+            let host =
+                if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
+            config.kubelet_endpoint = Some(SocketAddr::new(host.parse()?, bound.port()).to_string());
+            tasks.push(task);
+            logs = Some(sim_logs);
+        }
         let config = Arc::new(config);
         let table =
             Arc::new(nodes::register_all(&client, &config).await.context("registering simulated nodes")?);
@@ -116,12 +157,14 @@ impl Simulator {
             allocatable,
             config.concurrency,
             stats.clone(),
+            logs,
             stopped.clone(),
         ));
         let heartbeat =
             tokio::spawn(heartbeat::run(client, config.clone(), table.clone(), stats.clone(), stopped));
         let names = table.nodes.iter().map(|n| n.name.clone()).collect();
-        Ok(SimHandle { shutdown, tasks: vec![pods, heartbeat], names, stats })
+        tasks.extend([pods, heartbeat]);
+        Ok(SimHandle { shutdown, tasks, names, stats })
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::json;
 use super::SimConfig;
 use crate::{
     lease,
+    logs::server::KUBELET_ENDPOINT,
     node::{NodeInfo, NodeSpec},
 };
 
@@ -118,7 +119,11 @@ pub async fn register(client: &Client, config: &SimConfig, index: u32) -> Result
     let name = config.node_name(index);
     let now = Timestamp::now();
     let spec = node_spec(config, index, pod_cidr(index));
-    let object: Node = serde_json::from_value(spec.to_object(now)).context("building a Node")?;
+    let mut object = spec.to_object(now);
+    if let Some(endpoint) = &config.kubelet_endpoint {
+        object["metadata"]["annotations"][KUBELET_ENDPOINT] = json!(endpoint);
+    }
+    let object: Node = serde_json::from_value(object).context("building a Node")?;
     let (uid, pod_cidr_base) = match api.create(&PostParams::default(), &object).await {
         Ok(created) => {
             let has_status = created.status.as_ref().is_some_and(|s| s.conditions.is_some());
@@ -136,7 +141,10 @@ pub async fn register(client: &Client, config: &SimConfig, index: u32) -> Result
                 .and_then(parse_pod_cidr)
                 .unwrap_or_else(|| pod_cidr(index));
             let spec = node_spec(config, index, base);
-            let labels = json!({"metadata": {"labels": spec.all_labels()}});
+            let mut labels = json!({"metadata": {"labels": spec.all_labels()}});
+            if let Some(endpoint) = &config.kubelet_endpoint {
+                labels["metadata"]["annotations"] = json!({KUBELET_ENDPOINT: endpoint});
+            }
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&labels))
                 .await
                 .with_context(|| format!("labelling node {name}"))?;

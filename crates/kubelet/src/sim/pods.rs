@@ -28,6 +28,7 @@ use tug_scheduler::pod_info::Resources;
 use super::{
     Stats,
     admission::{self, Allocatable, Used},
+    logs::{LOG, SimLogs},
     nodes::{PodIps, SharedTable},
     pod::SimPod,
     script::Script,
@@ -46,6 +47,7 @@ pub async fn run(
     allocatable: Allocatable,
     concurrency: usize,
     stats: Arc<Stats>,
+    logs: Option<Arc<SimLogs>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let pods: Api<Pod> = Api::all(client.clone());
@@ -54,6 +56,7 @@ pub async fn run(
     let mut events = watcher(pods, config).default_backoff().boxed();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut runtime = Runtime::new(client, table, allocatable, concurrency, stats, done_tx);
+    runtime.logs = logs;
     loop {
         runtime.pump(Timestamp::now());
         let next_timer = runtime.next_timer();
@@ -138,6 +141,8 @@ struct Runtime {
     epoch: u64,
     stats: Arc<Stats>,
     done_tx: mpsc::UnboundedSender<Done>,
+    /// Where containers' simulated logs go, when the agent serves them.
+    logs: Option<Arc<SimLogs>>,
 }
 
 impl Runtime {
@@ -164,6 +169,7 @@ impl Runtime {
             epoch: 0,
             stats,
             done_tx,
+            logs: None,
         }
     }
 
@@ -178,6 +184,7 @@ impl Runtime {
             watcher::Event::Delete(pod) => {
                 if let Some(uid) = pod.metadata.uid.as_deref() {
                     self.forget(uid);
+                    self.remove_logs(uid);
                 }
             }
             watcher::Event::InitDone => {
@@ -189,6 +196,7 @@ impl Runtime {
                     .collect();
                 for uid in stale {
                     self.forget(&uid);
+                    self.remove_logs(&uid);
                 }
             }
         }
@@ -281,6 +289,9 @@ impl Runtime {
             sim.delete(now, grace(&pod));
         }
         sim.advance(now);
+        if let Some(logs) = &self.logs {
+            logs.admit(&uid, &sim.namespace, &sim.name, annotations.get(LOG).map(String::as_str));
+        }
         self.stats.pods_admitted.fetch_add(1, Ordering::Relaxed);
         self.used[node as usize].add(&requests);
         self.track(uid, node, Life::Running(Box::new(sim)), deleting, Some(requests));
@@ -309,6 +320,13 @@ impl Runtime {
         self.pods.insert(uid.clone(), tracked);
         self.reschedule(&uid);
         self.mark_dirty(&uid);
+    }
+
+    /// Drops the logs of a pod the server no longer has.
+    fn remove_logs(&self, uid: &str) {
+        if let Some(logs) = &self.logs {
+            logs.remove(uid);
+        }
     }
 
     /// Drops a pod the server no longer has, returning its IP.
@@ -405,11 +423,17 @@ impl Runtime {
             }
             let host_ip = self.table.get(tracked.node).ip;
             let job = match &mut tracked.state {
-                Life::Running(sim) if tracked.version != tracked.synced => Job::Status {
-                    namespace: sim.namespace.clone(),
-                    name: sim.name.clone(),
-                    patch: sim.status(now, host_ip).to_patch(),
-                },
+                Life::Running(sim) if tracked.version != tracked.synced => {
+                    let status = sim.status(now, host_ip);
+                    if let Some(logs) = &self.logs {
+                        logs.observe(&uid, &status);
+                    }
+                    Job::Status {
+                        namespace: sim.namespace.clone(),
+                        name: sim.name.clone(),
+                        patch: status.to_patch(),
+                    }
+                }
                 Life::Running(sim) if sim.finished() => {
                     // Posted for good: keep only a tombstone, and give the IP back.
                     let (ip, namespace, name) = (sim.pod_ip, sim.namespace.clone(), sim.name.clone());
@@ -470,6 +494,7 @@ impl Runtime {
             }
             Outcome::Gone => {
                 self.forget(&done.uid);
+                self.remove_logs(&done.uid);
                 return;
             }
             Outcome::Failed => {

@@ -200,13 +200,16 @@ pub fn join_token(s: &Server) -> String {
     std::fs::read_to_string(s.data_dir().join("token")).unwrap().trim().to_string()
 }
 
-/// A running `tug agent`; killed when dropped.
-pub struct Agent(Child);
+/// A running `tug agent` with its own data directory; killed when dropped.
+pub struct Agent(Child, tempfile::TempDir);
 
 impl Agent {
     pub fn start(s: &Server, extra: &[&str]) -> Agent {
+        let dir = tempfile::tempdir().expect("a data directory for the agent");
         let mut child = Command::new(TUG)
             .args(["agent", "--server", &server_url(s), "--token", &join_token(s)])
+            .arg("--data-dir")
+            .arg(dir.path())
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -218,7 +221,7 @@ impl Agent {
                 eprintln!("[agent] {line}");
             }
         });
-        Agent(child)
+        Agent(child, dir)
     }
 }
 

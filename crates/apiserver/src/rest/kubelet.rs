@@ -1,0 +1,175 @@
+//! The API server's side of the node agent connection: which address serves a node's kubelet
+//! endpoint, and one HTTPS request to it whose response body streams back to the client.
+//!
+//! The connection is direct (upstream's model; a tunnel the agent opens, as k3s has for nodes
+//! behind NAT, would replace only [`dial`]). The agent's certificate is self-signed and not
+//! verified (upstream's default without `--kubelet-certificate-authority`); the API server
+//! proves itself with the join token as a bearer token. exec, attach and port-forward will
+//! reuse [`request`] with an upgrade.
+
+use std::{sync::Arc, time::Duration};
+
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls::{
+    ClientConfig, DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature},
+    pki_types::{CertificateDer, ServerName, UnixTime},
+};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tug_api::status::ApiError;
+
+/// The annotation simulated nodes publish their shared endpoint in (tug-kubelet's
+/// `logs::server::KUBELET_ENDPOINT`).
+pub const KUBELET_ENDPOINT: &str = "tugboat.dev/kubelet-endpoint";
+/// `status.daemonEndpoints.kubeletEndpoint.Port` when a node reports none.
+const DEFAULT_PORT: u64 = 10250;
+/// How long connecting to an agent may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `host:port` of `node`'s kubelet endpoint: the annotation, else the first address by k3s's
+/// `--kubelet-preferred-address-types` (InternalIP, ExternalIP, Hostname) and the reported port.
+pub fn endpoint(node: &Value) -> Option<String> {
+    if let Some(endpoint) =
+        node.pointer("/metadata/annotations").and_then(|a| a.get(KUBELET_ENDPOINT)).and_then(Value::as_str)
+    {
+        return Some(endpoint.to_string());
+    }
+    let addresses = node.pointer("/status/addresses").and_then(Value::as_array)?;
+    let host = ["InternalIP", "ExternalIP", "Hostname"].iter().find_map(|kind| {
+        addresses
+            .iter()
+            .find(|a| a.get("type").and_then(Value::as_str) == Some(kind))
+            .and_then(|a| a.get("address").and_then(Value::as_str))
+    })?;
+    let port = node
+        .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
+        .and_then(Value::as_u64)
+        .filter(|p| *p > 0 && *p <= 65535)
+        .unwrap_or(DEFAULT_PORT);
+    Some(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
+}
+
+/// GETs `path_and_query` from the agent at `endpoint`. Errors are upstream's wording for a
+/// kubelet it cannot reach, and the agent's own errors (4xx) as the API server passes them on.
+pub async fn get(
+    endpoint: &str,
+    path_and_query: &str,
+    token: &str,
+) -> Result<hyper::Response<Incoming>, ApiError> {
+    let url = format!("https://{endpoint}{path_and_query}");
+    let failed = |e: &dyn std::fmt::Display| ApiError::internal(format!("Get \"{url}\": {e}"));
+    let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(endpoint))
+        .await
+        .map_err(|_| failed(&"dial tcp: i/o timeout"))?
+        .map_err(|e| failed(&format!("dial tcp {endpoint}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h).trim_matches(['[', ']']);
+    let name = ServerName::try_from(host.to_string()).map_err(|e| failed(&e))?;
+    let config = client_config().map_err(|e| failed(&e))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| failed(&format!("tls: {e}")))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| failed(&e))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "kubelet connection ended with an error");
+        }
+    });
+    let request = hyper::Request::get(path_and_query)
+        .header(hyper::header::HOST, endpoint)
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| failed(&e))?;
+    let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
+        .unwrap_or_default();
+    Err(match status.as_u16() {
+        400 => ApiError::bad_request(body),
+        404 => ApiError::new(tug_api::status::Reason::NotFound, body),
+        401 | 403 => {
+            ApiError::internal(format!("the node agent at {endpoint} refused the API server: {body}"))
+        }
+        _ => ApiError::internal(format!("the node agent at {endpoint} answered {status}: {body}")),
+    })
+}
+
+fn client_config() -> Result<ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyAgent(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Accepts any agent certificate, still checking the handshake's signatures with it.
+#[derive(Debug)]
+struct AnyAgent(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyAgent {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn endpoints_prefer_the_annotation_then_internal_ip() {
+        let node = json!({"status": {
+            "addresses": [{"type": "Hostname", "address": "n1"}, {"type": "InternalIP", "address": "10.0.0.5"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10251}}}});
+        assert_eq!(endpoint(&node).as_deref(), Some("10.0.0.5:10251"));
+        let v6 = json!({"status": {"addresses": [{"type": "InternalIP", "address": "fd00::5"}]}});
+        assert_eq!(endpoint(&v6).as_deref(), Some("[fd00::5]:10250"));
+        let sim = json!({"metadata": {"annotations": {KUBELET_ENDPOINT: "127.0.0.1:4000"}}, "status": node["status"]});
+        assert_eq!(endpoint(&sim).as_deref(), Some("127.0.0.1:4000"));
+        assert_eq!(endpoint(&json!({})), None);
+    }
+}
