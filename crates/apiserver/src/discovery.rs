@@ -206,19 +206,26 @@ pub fn json_response(body: Value) -> Response {
 /// rely on it (kube-rs reports a wrong kind at the column where `"kind"` ends).
 pub fn object_json(obj: &Value) -> String {
     const FIRST: [&str; 3] = ["kind", "apiVersion", "metadata"];
-    let Value::Object(map) = obj else { return obj.to_string() };
+    let Value::Object(map) = obj else { return json_text(obj) };
     let leading = FIRST.iter().filter_map(|k| map.get_key_value(*k));
     let rest = map.iter().filter(|(k, _)| !FIRST.contains(&k.as_str()));
-    let mut out = String::with_capacity(256);
-    out.push('{');
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'{');
     for (i, (key, value)) in leading.chain(rest).enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str(&Value::String(key.clone()).to_string());
-        out.push(':');
-        out.push_str(&value.to_string());
+        // Writing JSON values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, key);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
     }
-    out.push('}');
-    out
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A value as compact JSON text. serde_json's writer, not `Value`'s `Display`, which goes
+/// through `fmt::Formatter` and cost the API server about a tenth of its CPU on every response.
+pub fn json_text(value: &Value) -> String {
+    serde_json::to_vec(value).ok().and_then(|v| String::from_utf8(v).ok()).unwrap_or_default()
 }

@@ -43,7 +43,7 @@ impl Entry {
         match self.metadata_at {
             Some(at) => raw::splice_resource_version(&self.stored, at, rv, out),
             None => match self.object(rv) {
-                Some(obj) => out.put_slice(obj.to_string().as_bytes()),
+                Some(obj) => out.put_slice(&serde_json::to_vec(&obj).unwrap_or_default()),
                 None => out.put_slice(b"{}"),
             },
         }

@@ -240,7 +240,7 @@ pub async fn list(
         match item {
             Item::Raw(bytes) => body.put_slice(&bytes),
             Item::Cached(entry) => entry.write_json(entry.mod_revision, &mut body),
-            Item::Parsed(obj) => body.put_slice(obj.to_string().as_bytes()),
+            Item::Parsed(obj) => body.put_slice(&serde_json::to_vec(&obj).unwrap_or_default()),
         }
     }
     body.put_slice(b"]}");

@@ -75,8 +75,8 @@ impl Render {
         } else {
             self.target.present_version(obj)
         };
-        let mut line = json!({"type": kind, "object": object}).to_string();
-        line.push('\n');
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        line.push(b'\n');
         bytes::Bytes::from(line)
     }
 
