@@ -8,7 +8,8 @@ use tug_kubelet::{
     connect,
     containerd::{Containerd, ContainerdConfig, Registries},
     host,
-    node::{HostRelease, NodeInfo, NodeSpec, Taint, parse_bytes},
+    logs::{running::RunningContainers, server::AgentServer},
+    node::{HostRelease, KUBELET_PORT, NodeInfo, NodeSpec, Taint, parse_bytes},
     node_agent::{self, NodeAgentConfig},
     pods,
     runtime::{CriRuntime, Runtime},
@@ -92,10 +93,22 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
     };
     let heartbeat = node_agent::start(client.clone(), runtime.clone(), node_config, stopped.clone()).await?;
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let log_root = args.data_dir.join("agent/logs/pods");
+    // The kubelet's port, where the API server reads container logs (the node's InternalIP and
+    // status.daemonEndpoints name it).
+    let server = AgentServer {
+        log_dir: log_root.clone(),
+        token: args.token.trim().to_string(),
+        liveness: RunningContainers::follow(runtime.clone(), stopped.clone()),
+    };
+    let names = vec![spec.name.clone(), spec.internal_ip.to_string()];
+    let listen = std::net::SocketAddr::from(([0, 0, 0, 0], KUBELET_PORT));
+    let (_, kubelet_server) =
+        server.start(listen, names).await.context("starting the kubelet endpoint (container logs)")?;
     let pods = pods::NodeContext {
         node_name: spec.name.clone(),
         host_ip: spec.internal_ip.to_string(),
-        log_root: args.data_dir.join("agent/logs/pods"),
+        log_root,
         dns: pods::config::host_dns(&resolv),
     };
     let pods = tokio::spawn(pods::run(client.clone(), runtime.clone(), pods, stopped.clone()));
@@ -104,6 +117,7 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
     let _ = stop.send(true);
     let _ = heartbeat.await;
     let _ = pods.await;
+    kubelet_server.abort();
     containerd.stop().await
 }
 

@@ -5,11 +5,14 @@
 mod common;
 
 use std::{
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
-use common::{Agent, Server, rows};
+use common::{Agent, Server, kubectl_bin, rows};
 use tug_oci::{testimages, testing::LocalRegistry};
 
 fn can_run() -> bool {
@@ -203,6 +206,10 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
          {.status.containerStatuses[0].containerID}",
     ]);
     assert!(exit.starts_with("0 containerd://"), "{exit}");
+    // kubectl logs reads the container's CRI log through the API server and the agent.
+    assert_eq!(server.ok(&["logs", "done"]).trim(), "hi done");
+    let stamped = server.ok(&["logs", "done", "--timestamps"]);
+    assert!(stamped.trim_end().ends_with("Z hi done"), "{stamped}");
     let reasons = "jsonpath={range .items[?(@.involvedObject.name==\"done\")]}{.reason} {end}";
     poll("the kubelet's events about pod done are recorded", || {
         let events = server.ok(&["get", "events", "-o", reasons]);
@@ -210,7 +217,8 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     });
 
     // Runs until deleted, with an address from the node's range; stops on SIGTERM.
-    let forever = pod_yaml("forever", &busybox, "Always", "trap 'exit 0' TERM; sleep 3600 & wait");
+    let forever =
+        pod_yaml("forever", &busybox, "Always", "echo up; trap 'echo bye; exit 0' TERM; sleep 3600 & wait");
     server.kubectl_stdin(&["apply", "-f", "-"], &forever);
     let ip = poll("pod forever is Running", || {
         let (status, _) = status_and_restarts(server, "forever")?;
@@ -229,8 +237,29 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     for c in ["PodScheduled=True", "Initialized=True", "ContainersReady=True", "Ready=True"] {
         assert!(conditions.contains(c), "{conditions}");
     }
+    // kubectl logs -f follows the running container and ends when it stops.
+    let mut follower = Command::new(kubectl_bin())
+        .args(["logs", "-f", "forever"])
+        .env("KUBECONFIG", server.kubeconfig())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("kubectl runs");
+    let stdout = follower.stdout.take().expect("piped stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    assert_eq!(lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(), Some("up"));
     // The grace period is 300 s: deletion within the timeout means the container got SIGTERM.
     server.ok(&["delete", "pod", "forever", "--timeout=90s"]);
+    assert_eq!(lines.recv_timeout(Duration::from_secs(30)).ok().as_deref(), Some("bye"));
+    let status = poll("kubectl logs -f to end", || follower.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
     server.fails(&["get", "pod", "forever"]);
 
     // Exits 1 under Always: restarted, then backing off.

@@ -159,6 +159,7 @@ async fn stream_inner(
     }
     let mut offset = file.seek(SeekFrom::Current(0)).await?;
     let mut buf = vec![0; CHUNK];
+    let mut drained = false;
     loop {
         if renderer.done() || tx.is_closed() {
             return Ok(());
@@ -184,7 +185,14 @@ async fn stream_inner(
             continue;
         }
         if !running || !fs::try_exists(path).await.unwrap_or(false) || newer_run(path).await {
-            return Ok(());
+            // The runtime copies a container's output to its log file on its own: the last line
+            // can land just after the exit is reported. Read once more before ending.
+            if drained {
+                return Ok(());
+            }
+            drained = true;
+            tokio::time::sleep(FOLLOW_POLL).await;
+            continue;
         }
         // The file may have been truncated (log rotation): start over from its beginning.
         if fs::metadata(path).await.is_ok_and(|m| m.len() < offset) {

@@ -4,4 +4,5 @@
 
 pub mod cri;
 pub mod files;
+pub mod running;
 pub mod server;

@@ -205,11 +205,14 @@ pub struct Agent(Child, tempfile::TempDir);
 
 impl Agent {
     pub fn start(s: &Server, extra: &[&str]) -> Agent {
+        // Each agent gets a data directory of its own (logs, containerd) unless the test names one.
         let dir = tempfile::tempdir().expect("a data directory for the agent");
-        let mut child = Command::new(TUG)
-            .args(["agent", "--server", &server_url(s), "--token", &join_token(s)])
-            .arg("--data-dir")
-            .arg(dir.path())
+        let mut command = Command::new(TUG);
+        command.args(["agent", "--server", &server_url(s), "--token", &join_token(s)]);
+        if !extra.contains(&"--data-dir") {
+            command.arg("--data-dir").arg(dir.path());
+        }
+        let mut child = command
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
