@@ -56,6 +56,13 @@ impl Sizes {
     }
 }
 
+/// The `tug` binary the benchmarks start: `$TUG_BIN`, or the one beside `tug-bench`.
+pub(crate) fn tug_binary() -> PathBuf {
+    std::env::var_os("TUG_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("tug"))).unwrap_or_default()
+    })
+}
+
 /// A `tug server` process, killed when dropped.
 pub(crate) struct Server {
     pub(crate) child: Child,
@@ -72,9 +79,7 @@ impl Drop for Server {
 impl Server {
     /// Starts `tug server` in `dir` with the agent off and `extra` arguments.
     pub(crate) fn start(dir: &Path, extra: &[&str]) -> anyhow::Result<Server> {
-        let tug = std::env::var_os("TUG_BIN").map(PathBuf::from).unwrap_or_else(|| {
-            std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("tug"))).unwrap_or_default()
-        });
+        let tug = tug_binary();
         let mut child = Command::new(&tug)
             .args([
                 "server",

@@ -6,7 +6,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -19,7 +19,7 @@ use kube::{
 };
 
 use crate::{
-    api::Server,
+    api::{Server, tug_binary},
     procstat::{Cpu, memory_mib},
 };
 
@@ -65,12 +65,6 @@ impl Agent {
     fn pid(&self) -> u32 {
         self.child.id()
     }
-}
-
-fn tug_binary() -> PathBuf {
-    std::env::var_os("TUG_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("tug"))).unwrap_or_default()
-    })
 }
 
 fn deployment(replicas: usize) -> anyhow::Result<Deployment> {
