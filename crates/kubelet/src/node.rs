@@ -204,6 +204,8 @@ pub struct NodeSpec {
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<Taint>,
     pub info: NodeInfo,
+    /// Where the kubelet endpoint listens (`status.daemonEndpoints`).
+    pub kubelet_port: u16,
 }
 
 impl NodeSpec {
@@ -268,7 +270,7 @@ impl NodeSpec {
                 {"type": "InternalIP", "address": self.internal_ip.to_string()},
                 {"type": "Hostname", "address": self.name},
             ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "nodeInfo": self.info.to_json(),
         })
     }
@@ -363,6 +365,7 @@ mod tests {
             labels: [("zone".to_string(), "a".to_string())].into(),
             taints: vec!["dedicated=sim:NoSchedule".parse().unwrap()],
             info: NodeInfo::of_host("sim-node-0", &HostRelease::read(), "containerd://2.1.4"),
+            kubelet_port: KUBELET_PORT,
         }
     }
 

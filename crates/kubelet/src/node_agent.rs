@@ -38,6 +38,8 @@ pub struct NodeAgentConfig {
     pub cni_conf_dir: PathBuf,
     /// The agent's data dir, where host-local keeps its address records.
     pub data_dir: PathBuf,
+    /// The Linux bridge pods attach to.
+    pub bridge: String,
 }
 
 /// Why the node is not ready, from the runtime's conditions (`None`: ready). The message is
@@ -150,7 +152,8 @@ impl Agent {
             match self.nodes.get_opt(self.name()).await {
                 Ok(Some(node)) => {
                     if let Some(cidr) = node.spec.and_then(|s| s.pod_cidr) {
-                        let network = PodNetwork::new(&cidr, &self.config.data_dir);
+                        let mut network = PodNetwork::new(&cidr, &self.config.data_dir);
+                        network.bridge.clone_from(&self.config.bridge);
                         match network.write(&self.config.cni_conf_dir) {
                             Ok(path) => {
                                 tracing::info!(pod_cidr = %cidr, config = %path.display(), "pod network configured");

@@ -24,32 +24,8 @@ use tug_oci::{
     testing::LocalRegistry,
 };
 
-/// Whether this machine can run the test; panics under CI when it cannot.
 fn can_run() -> bool {
-    let missing: Vec<&str> = [
-        ("containerd", "/usr/bin/containerd"),
-        ("runc", "/usr/sbin/runc"),
-        ("CNI plugins", "/usr/lib/cni/bridge"),
-    ]
-    .into_iter()
-    .filter(|(_, path)| !Path::new(path).exists())
-    .map(|(name, _)| name)
-    .collect();
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if root && missing.is_empty() {
-        return true;
-    }
-    let why = if root {
-        format!("{} not installed (scripts/setup.sh installs them)", missing.join(", "))
-    } else {
-        "not root".to_string()
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the containerd tests cannot run under CI: {why}");
-    }
-    eprintln!("skipping the containerd test: {why}");
-    false
+    tug_oci::testing::can_run_containers("the containerd tests")
 }
 
 /// A containerd of its own in a temp dir; everything it made is removed on drop.

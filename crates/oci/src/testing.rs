@@ -152,3 +152,37 @@ fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("find a free port", e))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| Error::io("find a free port", e))
 }
+
+/// Whether this machine can run containers for a test: root, with Debian's containerd, runc and
+/// CNI plugins installed. Under CI (`CI=true`, where scripts/setup.sh installs them) it panics
+/// when it cannot, so that a test never passes by skipping there; elsewhere it prints why
+/// `what` is skipped.
+///
+/// # Panics
+/// Under `CI=true` when the machine cannot run containers.
+pub fn can_run_containers(what: &str) -> bool {
+    let missing: Vec<&str> = [
+        ("containerd", "/usr/bin/containerd"),
+        ("runc", "/usr/sbin/runc"),
+        ("CNI plugins", "/usr/lib/cni/bridge"),
+    ]
+    .into_iter()
+    .filter(|(_, path)| !Path::new(path).exists())
+    .map(|(name, _)| name)
+    .collect();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .any(|l| l.strip_prefix("Uid:").is_some_and(|u| u.split_whitespace().nth(1) == Some("0")));
+    if root && missing.is_empty() {
+        return true;
+    }
+    let why = if root {
+        format!("{} not installed (scripts/setup.sh installs them)", missing.join(", "))
+    } else {
+        "not root".to_string()
+    };
+    assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{what} cannot run under CI: {why}");
+    eprintln!("skipping {what}: {why}");
+    false
+}

@@ -9,7 +9,7 @@ use tug_kubelet::{
     containerd::{Containerd, ContainerdConfig, Registries},
     host,
     logs::{running::RunningContainers, server::AgentServer},
-    node::{HostRelease, KUBELET_PORT, NodeInfo, NodeSpec, Taint, parse_bytes},
+    node::{HostRelease, NodeInfo, NodeSpec, Taint, parse_bytes},
     node_agent::{self, NodeAgentConfig},
     pods,
     runtime::{CriRuntime, Runtime},
@@ -90,6 +90,7 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         spec: spec.clone(),
         cni_conf_dir: config.cni_conf_dir.clone(),
         data_dir: agent_dir,
+        bridge: args.cni_bridge.clone(),
     };
     let heartbeat = node_agent::start(client.clone(), runtime.clone(), node_config, stopped.clone()).await?;
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -102,7 +103,7 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         liveness: RunningContainers::follow(runtime.clone(), stopped.clone()),
     };
     let names = vec![spec.name.clone(), spec.internal_ip.to_string()];
-    let listen = std::net::SocketAddr::from(([0, 0, 0, 0], KUBELET_PORT));
+    let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.kubelet_port));
     let (_, kubelet_server) =
         server.start(listen, names).await.context("starting the kubelet endpoint (container logs)")?;
     let pods = pods::NodeContext {
@@ -139,6 +140,7 @@ fn node_spec(
         taints: sim.taints,
         info: NodeInfo::of_host(&name, &HostRelease::read(), &runtime_version),
         name,
+        kubelet_port: args.kubelet_port,
     })
 }
 

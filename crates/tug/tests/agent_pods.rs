@@ -6,150 +6,16 @@ mod common;
 
 use std::{
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::mpsc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use common::{Agent, Server, kubectl_bin, rows};
+use common::{
+    kubectl_bin,
+    node::{RealNode, can_run, poll},
+};
 use tug_oci::{testimages, testing::LocalRegistry};
-
-fn can_run() -> bool {
-    let missing: Vec<&str> = [
-        ("containerd", "/usr/bin/containerd"),
-        ("runc", "/usr/sbin/runc"),
-        ("CNI plugins", "/usr/lib/cni/bridge"),
-    ]
-    .into_iter()
-    .filter(|(_, path)| !Path::new(path).exists())
-    .map(|(name, _)| name)
-    .collect();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .any(|l| l.strip_prefix("Uid:").is_some_and(|u| u.split_whitespace().nth(1) == Some("0")));
-    if root && missing.is_empty() {
-        return true;
-    }
-    let why = if root {
-        format!("{} not installed (scripts/setup.sh installs them)", missing.join(", "))
-    } else {
-        "not root".to_string()
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the agent pod tests cannot run under CI: {why}");
-    }
-    eprintln!("skipping the agent pod test: {why}");
-    false
-}
-
-/// A real agent with its own data and run dirs. On drop its pods are deleted through the API
-/// (so the agent releases their network), then the agent and its containerd are killed and
-/// whatever is left (shims, mounts, the bridge) is removed.
-struct Node {
-    server: Server,
-    agent: Option<Agent>,
-    dir: tempfile::TempDir,
-    name: String,
-    args: Vec<String>,
-}
-
-impl Node {
-    fn start(registry: &LocalRegistry) -> Node {
-        let server = Server::start_with(tempfile::tempdir().unwrap(), &["--disable-agent"]);
-        let dir = tempfile::Builder::new().prefix("tug-agent-").tempdir().unwrap();
-        let name = format!("tug-e2e-{}", std::process::id());
-        let (data, run) = (dir.path().join("data"), dir.path().join("run"));
-        let mirror = format!("registry.k8s.io=http://{}", registry.host());
-        let agent = Agent::start(
-            &server,
-            &[
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--run-dir",
-                run.to_str().unwrap(),
-                "--node-name",
-                &name,
-                "--registry-mirror",
-                mirror.as_str(),
-            ],
-        );
-        let args = vec![
-            "--data-dir".to_string(),
-            data.to_string_lossy().into_owned(),
-            "--run-dir".to_string(),
-            run.to_string_lossy().into_owned(),
-            "--node-name".to_string(),
-            name.clone(),
-            "--registry-mirror".to_string(),
-            mirror,
-        ];
-        Node { server, agent: Some(agent), dir, name, args }
-    }
-
-    /// Kills the agent (its containerd dies with it; containers live on in their shims) and
-    /// starts it again with the same dirs.
-    fn restart_agent(&mut self) {
-        drop(self.agent.take());
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        self.agent = Some(Agent::start(&self.server, &args));
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("run/containerd/containerd.sock")
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.server.kubectl(&["delete", "pods", "--all", "--wait", "--timeout=60s"]);
-        drop(self.agent.take());
-        kill_shims(&self.socket());
-        unmount_under(self.dir.path());
-        let _ = std::process::Command::new("ip").args(["link", "delete", "tug0"]).output();
-    }
-}
-
-fn kill_shims(socket: &Path) {
-    let Ok(procs) = std::fs::read_dir("/proc") else { return };
-    let needle = socket.to_string_lossy().into_owned();
-    for entry in procs.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let args: Vec<String> =
-            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.first().is_some_and(|a| a.contains("containerd-shim")) && args.contains(&needle) {
-            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).output();
-        }
-    }
-}
-
-fn unmount_under(dir: &Path) {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|p| PathBuf::from(p.replace("\\040", " ")))
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for point in points {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&point).output();
-    }
-}
-
-/// Polls `check` every half second for up to two minutes.
-fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
 
 fn pod_yaml(name: &str, image: &str, policy: &str, script: &str) -> String {
     format!(
@@ -160,13 +26,6 @@ fn pod_yaml(name: &str, image: &str, policy: &str, script: &str) -> String {
     )
 }
 
-/// `kubectl get pod NAME`'s STATUS and RESTARTS columns.
-fn status_and_restarts(server: &Server, name: &str) -> Option<(String, String)> {
-    let out = server.kubectl(&["get", "pod", name, "--no-headers"]);
-    let row = rows(&String::from_utf8_lossy(&out.stdout)).into_iter().next()?;
-    Some((row.get(2)?.clone(), row.get(3)?.clone()))
-}
-
 #[test]
 fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     if !can_run() {
@@ -175,14 +34,9 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
     let busybox = registry.image(testimages::BUSYBOX);
-    let node = Node::start(&registry);
+    let node = RealNode::start(&registry);
     let server = &node.server;
 
-    let ready_jsonpath = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
-    poll("the node is Ready", || {
-        let out = server.kubectl(&["get", "node", &node.name, "-o", ready_jsonpath]);
-        (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
-    });
     let labels = server.ok(&["get", "node", &node.name, "-o", "jsonpath={.metadata.labels}"]);
     assert!(labels.contains(&format!("\"kubernetes.io/hostname\":\"{}\"", node.name)), "{labels}");
     let pod_cidr = server.ok(&["get", "node", &node.name, "-o", "jsonpath={.spec.podCIDR}"]);
@@ -193,7 +47,7 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     let done = pod_yaml("done", &busybox, "Never", "echo hi $POD_NAME; sleep 1; exit 0");
     server.kubectl_stdin(&["apply", "-f", "-"], &done);
     poll("pod done is Completed", || {
-        status_and_restarts(server, "done").filter(|(s, _)| s == "Completed").map(drop)
+        node.status_and_restarts("done").filter(|(s, _)| s == "Completed").map(drop)
     });
     let phase = server.ok(&["get", "pod", "done", "-o", "jsonpath={.status.phase}"]);
     assert_eq!(phase, "Succeeded");
@@ -221,7 +75,7 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
         pod_yaml("forever", &busybox, "Always", "echo up; trap 'echo bye; exit 0' TERM; sleep 3600 & wait");
     server.kubectl_stdin(&["apply", "-f", "-"], &forever);
     let ip = poll("pod forever is Running", || {
-        let (status, _) = status_and_restarts(server, "forever")?;
+        let (status, _) = node.status_and_restarts("forever")?;
         let ip = server.ok(&["get", "pod", "forever", "-o", "jsonpath={.status.podIP}"]);
         (status == "Running" && !ip.is_empty()).then_some(ip)
     });
@@ -266,7 +120,7 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     let crash = pod_yaml("crash", &busybox, "Always", "exit 1");
     server.kubectl_stdin(&["apply", "-f", "-"], &crash);
     poll("pod crash is in CrashLoopBackOff after a restart", || {
-        status_and_restarts(server, "crash")
+        node.status_and_restarts("crash")
             .filter(|(s, r)| s == "CrashLoopBackOff" && r.parse::<u32>().is_ok_and(|r| r >= 1))
             .map(drop)
     });
@@ -274,7 +128,7 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     // A restarted agent takes its running pods back without restarting them.
     let keep = pod_yaml("keep", &busybox, "Always", "trap 'exit 0' TERM; sleep 3600 & wait");
     server.kubectl_stdin(&["apply", "-f", "-"], &keep);
-    poll("pod keep is Running", || status_and_restarts(server, "keep").filter(|(s, _)| s == "Running"));
+    poll("pod keep is Running", || node.status_and_restarts("keep").filter(|(s, _)| s == "Running"));
     let id_path = "jsonpath={.status.containerStatuses[0].containerID}";
     let before = server.ok(&["get", "pod", "keep", "-o", id_path]);
     let mut node = node;
@@ -283,9 +137,9 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     let after = pod_yaml("after", &busybox, "Always", "trap 'exit 0' TERM; sleep 3600 & wait");
     server.kubectl_stdin(&["apply", "-f", "-"], &after);
     poll("pod after runs on the restarted agent", || {
-        status_and_restarts(server, "after").filter(|(s, _)| s == "Running")
+        node.status_and_restarts("after").filter(|(s, _)| s == "Running")
     });
-    assert_eq!(status_and_restarts(server, "keep"), Some(("Running".into(), "0".into())));
+    assert_eq!(node.status_and_restarts("keep"), Some(("Running".into(), "0".into())));
     assert_eq!(server.ok(&["get", "pod", "keep", "-o", id_path]), before);
     drop(node);
     drop(registry);

@@ -92,6 +92,7 @@ pub fn node_spec(config: &SimConfig, index: u32, pod_cidr_base: Ipv4Addr) -> Nod
         taints: config.taints.clone(),
         info,
         name,
+        kubelet_port: crate::node::KUBELET_PORT,
     }
 }
 

@@ -85,6 +85,12 @@ pub struct AgentArgs {
     /// Where the agent keeps runtime state lost at reboot (containerd's socket and state).
     #[arg(long, default_value = "/run/tugboat", hide = true)]
     pub run_dir: PathBuf,
+    /// The kubelet endpoint's port (logs, exec, port-forward), for several agents on one host.
+    #[arg(long, default_value_t = tug_kubelet::node::KUBELET_PORT, hide = true)]
+    pub kubelet_port: u16,
+    /// The Linux bridge pods attach to, for several agents on one host.
+    #[arg(long, default_value = "tug0", hide = true)]
+    pub cni_bridge: String,
     #[command(flatten)]
     pub simulated: SimulatedNodeArgs,
     #[command(flatten)]

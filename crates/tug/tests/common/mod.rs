@@ -11,6 +11,8 @@ use std::{
     time::Duration,
 };
 
+pub mod node;
+
 pub const TUG: &str = env!("CARGO_BIN_EXE_tug");
 
 /// The kubectl the tests drive: `$TUG_KUBECTL`, or the one `scripts/setup.sh` installs.

@@ -1,0 +1,175 @@
+//! A real node for end-to-end tests: a `tug server` and a `tug agent` running pods on its own
+//! containerd, with a local registry of the test images. Needs root, containerd, runc and the
+//! CNI plugins (`tug_oci::testing::can_run_containers`).
+//!
+//! Several real nodes may run on one machine at once (the tests of one file run in parallel,
+//! engineers run tests side by side): each gets its own bridge, kubelet port and cluster CIDR.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use tug_oci::testing::LocalRegistry;
+
+use super::{Agent, Server, rows};
+
+/// Whether this machine can run the real-node tests; panics under CI when it cannot.
+pub fn can_run() -> bool {
+    tug_oci::testing::can_run_containers("the real agent tests")
+}
+
+/// A server and a real agent with their own data and run dirs. On drop its pods are deleted
+/// through the API (so the agent releases their network), then the agent and its containerd
+/// are killed and whatever is left (shims, mounts, the bridge) is removed.
+pub struct RealNode {
+    pub server: Server,
+    agent: Option<Agent>,
+    dir: tempfile::TempDir,
+    pub name: String,
+    pub bridge: String,
+    args: Vec<String>,
+}
+
+impl RealNode {
+    /// Starts a server and an agent whose containerd pulls `registry.k8s.io` images (the test
+    /// images, see `LocalRegistry::with_test_images`) from `registry`, and waits until the node
+    /// is Ready.
+    pub fn start(registry: &LocalRegistry) -> RealNode {
+        Self::start_with(registry, &[])
+    }
+
+    /// As [`RealNode::start`], with extra agent arguments.
+    pub fn start_with(registry: &LocalRegistry, extra: &[&str]) -> RealNode {
+        static NODES: AtomicU32 = AtomicU32::new(0);
+        let n = NODES.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        // Unique across processes and within one: Linux names are at most 15 bytes.
+        let unique = (pid % 10_000) * 10 + n % 10;
+        let cidr = format!("10.{}.0.0/16", 100 + unique % 150);
+        let server =
+            Server::start_with(tempfile::tempdir().unwrap(), &["--disable-agent", "--cluster-cidr", &cidr]);
+        let dir = tempfile::Builder::new().prefix("tug-agent-").tempdir().unwrap();
+        let name = format!("tug-e2e-{pid}-{n}");
+        let bridge = format!("tug{unique}");
+        let port = free_port();
+        let (data, run) = (dir.path().join("data"), dir.path().join("run"));
+        let mut args: Vec<String> = [
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--run-dir",
+            run.to_str().unwrap(),
+            "--node-name",
+            &name,
+            "--registry-mirror",
+            &format!("registry.k8s.io=http://{}", registry.host()),
+            "--kubelet-port",
+            &port.to_string(),
+            "--cni-bridge",
+            &bridge,
+        ]
+        .iter()
+        .map(|a| (*a).to_string())
+        .collect();
+        args.extend(extra.iter().map(|a| (*a).to_string()));
+        let agent = {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Agent::start(&server, &args)
+        };
+        let node = RealNode { server, agent: Some(agent), dir, name, bridge, args };
+        let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+        poll("the node is Ready", || {
+            let out = node.server.kubectl(&["get", "node", &node.name, "-o", ready]);
+            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
+        });
+        node
+    }
+
+    /// Kills the agent (its containerd dies with it; containers live on in their shims) and
+    /// starts it again with the same dirs.
+    pub fn restart_agent(&mut self) {
+        drop(self.agent.take());
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.agent = Some(Agent::start(&self.server, &args));
+    }
+
+    /// The agent's containerd socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/containerd/containerd.sock")
+    }
+
+    /// The agent's data dir (`--data-dir`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `kubectl get pod NAME`'s STATUS and RESTARTS columns.
+    pub fn status_and_restarts(&self, pod: &str) -> Option<(String, String)> {
+        let out = self.server.kubectl(&["get", "pod", pod, "--no-headers"]);
+        let row = rows(&String::from_utf8_lossy(&out.stdout)).into_iter().next()?;
+        Some((row.get(2)?.clone(), row.get(3)?.clone()))
+    }
+
+    /// Waits until `kubectl get pod` shows `status` in the STATUS column.
+    pub fn wait_for_status(&self, pod: &str, status: &str) {
+        poll(&format!("pod {pod} is {status}"), || {
+            self.status_and_restarts(pod).filter(|(s, _)| s == status).map(drop)
+        });
+    }
+}
+
+impl Drop for RealNode {
+    fn drop(&mut self) {
+        let _ = self.server.kubectl(&["delete", "pods", "--all", "--wait", "--timeout=60s"]);
+        drop(self.agent.take());
+        kill_shims(&self.socket());
+        unmount_under(self.dir.path());
+        let _ = std::process::Command::new("ip").args(["link", "delete", &self.bridge]).output();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+fn kill_shims(socket: &Path) {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return };
+    let needle = socket.to_string_lossy().into_owned();
+    for entry in procs.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<String> =
+            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if args.first().is_some_and(|a| a.contains("containerd-shim")) && args.contains(&needle) {
+            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).output();
+        }
+    }
+}
+
+fn unmount_under(dir: &Path) {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&point).output();
+    }
+}
+
+/// Polls `check` every half second for up to two minutes.
+pub fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
