@@ -25,6 +25,6 @@ for _ in $(seq 1 100); do
 done
 grep -q "API server ready" "$data_dir/server.log" || { cat "$data_dir/server.log"; exit 1; }
 
-echo "tug server is running (pid $(cat "$data_dir/server.pid")), log: $data_dir/server.log"
+echo "tug server is running with its own node (pid $(cat "$data_dir/server.pid")), log: $data_dir/server.log"
 echo "point kubectl at it with: export KUBECONFIG=$data_dir/kubeconfig.yaml"
 echo "(kubectl v1.35 is installed at /opt/tugboat/bin/kubectl if you have none)"

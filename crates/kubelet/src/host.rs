@@ -79,6 +79,13 @@ pub fn internal_ip(server_url: &str) -> Result<Ipv4Addr> {
     }
 }
 
+/// The address of the default route's interface (the node's InternalIP when the agent runs
+/// inside the server, whose URL is loopback), or loopback on a machine with no default route.
+pub fn default_route_ip() -> Ipv4Addr {
+    // TEST-NET-1: never on a local link, so the lookup takes the default route.
+    internal_ip("https://192.0.2.1:6443").unwrap_or(Ipv4Addr::LOCALHOST)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use tug_kubelet::{
 };
 
 use crate::{
-    cli::{AgentArgs, SimulatedNodeArgs},
+    cli::{AgentArgs, NodeArgs, RegistryArgs, SimulatedNodeArgs},
     server::ShutdownSignals,
 };
 
@@ -67,11 +67,47 @@ pub async fn run_simulated(args: AgentArgs) -> anyhow::Result<()> {
 /// running after the agent stops; containerd is stopped only if this agent started it.
 pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = ShutdownSignals::install()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let node = NodeSettings {
+        server: args.server,
+        token: args.token,
+        data_dir: args.data_dir,
+        node: args.node,
+        labels: args.simulated.node_labels,
+        taints: args.simulated.node_taints,
+        registries: args.registries,
+    };
+    let mut agent = tokio::spawn(run_node_until(node, stopped));
+    tokio::select! {
+        () = shutdown.wait() => {}
+        finished = &mut agent => return finished.context("the node agent task")?,
+    }
+    let _ = stop.send(true);
+    agent.await.context("the node agent task")?
+}
+
+/// What a node agent needs, from `tug agent` or from `tug server` for its own node.
+pub struct NodeSettings {
+    pub server: String,
+    pub token: String,
+    pub data_dir: std::path::PathBuf,
+    pub node: NodeArgs,
+    /// `--node-label KEY=VALUE` and `--node-taint KEY=VALUE:EFFECT`.
+    pub labels: Vec<String>,
+    pub taints: Vec<String>,
+    pub registries: RegistryArgs,
+}
+
+/// The node agent until `shutdown` turns true.
+pub async fn run_node_until(
+    args: NodeSettings,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let client = connect::connect(&args.server, &args.token)
         .await
         .with_context(|| format!("joining {}", args.server))?;
     let agent_dir = args.data_dir.join("agent");
-    let mut config = ContainerdConfig::under(&agent_dir, &args.run_dir);
+    let mut config = ContainerdConfig::under(&agent_dir, &args.node.run_dir);
     config.registries =
         Registries::from_flags(&args.registries.insecure_registries, &args.registries.registry_mirrors)?;
     let containerd = Containerd::start(&config).await?;
@@ -90,7 +126,7 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         spec: spec.clone(),
         cni_conf_dir: config.cni_conf_dir.clone(),
         data_dir: agent_dir,
-        bridge: args.cni_bridge.clone(),
+        bridge: args.node.cni_bridge.clone(),
     };
     let heartbeat = node_agent::start(client.clone(), runtime.clone(), node_config, stopped.clone()).await?;
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -103,7 +139,7 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         liveness: RunningContainers::follow(runtime.clone(), stopped.clone()),
     };
     let names = vec![spec.name.clone(), spec.internal_ip.to_string()];
-    let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.kubelet_port));
+    let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.node.kubelet_port));
     let (_, kubelet_server) =
         server.start(listen, names).await.context("starting the kubelet endpoint (container logs)")?;
     let pods = pods::NodeContext {
@@ -113,7 +149,12 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         dns: pods::config::host_dns(&resolv),
     };
     let pods = tokio::spawn(pods::run(client.clone(), runtime.clone(), pods, stopped.clone()));
-    shutdown.wait().await;
+    tracing::info!(node = %spec.name, "node agent ready");
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
     tracing::info!("stopping the agent");
     let _ = stop.send(true);
     let _ = heartbeat.await;
@@ -124,23 +165,26 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
 
 /// The Node this machine registers as.
 fn node_spec(
-    args: &AgentArgs,
+    args: &NodeSettings,
     agent_dir: &std::path::Path,
     version: &tug_kubelet::runtime::proto::VersionResponse,
 ) -> anyhow::Result<NodeSpec> {
-    let name = args.node_name.clone().unwrap_or_else(host::hostname);
+    let name = args.node.node_name.clone().unwrap_or_else(host::hostname);
     std::fs::create_dir_all(agent_dir).with_context(|| format!("creating {}", agent_dir.display()))?;
-    let sim = sim_config(0, &args.simulated)?;
+    let (labels, taints) = labels_and_taints(&args.labels, &args.taints)?;
     let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
     Ok(NodeSpec {
-        internal_ip: host::internal_ip(&args.server)?,
+        internal_ip: match args.node.node_ip {
+            Some(ip) => ip,
+            None => host::internal_ip(&args.server)?,
+        },
         pod_cidr: None,
         capacity: host::capacity(agent_dir)?,
-        labels: sim.labels.into_iter().filter(|(k, _)| k != tug_kubelet::sim::SIMULATED_LABEL).collect(),
-        taints: sim.taints,
+        labels,
+        taints,
         info: NodeInfo::of_host(&name, &HostRelease::read(), &runtime_version),
         name,
-        kubelet_port: args.kubelet_port,
+        kubelet_port: args.node.kubelet_port,
     })
 }
 
@@ -151,14 +195,27 @@ fn sim_config(nodes: u32, args: &SimulatedNodeArgs) -> anyhow::Result<SimConfig>
     config.capacity.memory_bytes =
         parse_bytes(&args.sim_memory).with_context(|| format!("--sim-memory {}", args.sim_memory))?;
     config.capacity.pods = args.sim_pods;
-    for label in &args.node_labels {
+    let (labels, taints) = labels_and_taints(&args.node_labels, &args.node_taints)?;
+    config.labels.extend(labels);
+    config.taints.extend(taints);
+    Ok(config)
+}
+
+/// `--node-label KEY=VALUE` and `--node-taint KEY=VALUE:EFFECT` flags, parsed.
+fn labels_and_taints(
+    labels: &[String],
+    taints: &[String],
+) -> anyhow::Result<(std::collections::BTreeMap<String, String>, Vec<Taint>)> {
+    let mut parsed = std::collections::BTreeMap::new();
+    for label in labels {
         let Some((key, value)) = label.split_once('=') else {
             bail!("--node-label {label:?} is not KEY=VALUE");
         };
-        config.labels.insert(key.to_string(), value.to_string());
+        parsed.insert(key.to_string(), value.to_string());
     }
-    for taint in &args.node_taints {
-        config.taints.push(taint.parse::<Taint>().with_context(|| format!("--node-taint {taint:?}"))?);
-    }
-    Ok(config)
+    let taints = taints
+        .iter()
+        .map(|t| t.parse::<Taint>().with_context(|| format!("--node-taint {t:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((parsed, taints))
 }

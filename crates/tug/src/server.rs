@@ -39,8 +39,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if !args.disable_scheduler {
         start_scheduler(api.kubeconfig.clone())?;
     }
+    let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
+    let agent = (!args.disable_agent).then(|| start_agent(&args, api.addr, agent_stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
+    if let Some(agent) = agent {
+        let _ = stop_agent.send(true);
+        let _ = agent.await;
+    }
     api.stop();
     compaction.abort();
     Ok(())
@@ -65,6 +71,55 @@ async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) ->
     spawn_component(tug_controllers::THREAD_NAME, async move {
         let client = admin_client(&kubeconfig, "kube-controller-manager").await?;
         tug_controllers::run(client, options).await
+    })
+}
+
+/// The server's own node, as `tug agent` would run it, joined over loopback with the server's
+/// token. A node that cannot start (no containerd, not root) leaves the control plane
+/// running and says why: `--disable-agent` runs the server without one.
+fn start_agent(
+    args: &ServerArgs,
+    api_addr: std::net::SocketAddr,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let mut node = args.node.clone();
+    let ip = api_addr.ip();
+    let loopback = if ip.is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { ip };
+    if node.node_ip.is_none() {
+        node.node_ip = Some(match ip {
+            std::net::IpAddr::V4(v4) if !v4.is_unspecified() => v4,
+            _ => tug_kubelet::host::default_route_ip(),
+        });
+    }
+    let settings = (
+        format!("https://{}", std::net::SocketAddr::new(loopback, api_addr.port())),
+        args.data_dir.clone(),
+        args.registries.clone(),
+    );
+    tokio::spawn(async move {
+        let (server, data_dir, registries) = settings;
+        let token = match std::fs::read_to_string(data_dir.join("token")) {
+            Ok(token) => token.trim().to_string(),
+            Err(err) => {
+                tracing::error!("the server's node agent cannot read the join token: {err}");
+                return;
+            }
+        };
+        let settings = crate::agent::NodeSettings {
+            server,
+            token,
+            data_dir,
+            node,
+            labels: Vec::new(),
+            taints: Vec::new(),
+            registries,
+        };
+        if let Err(err) = crate::agent::run_node_until(settings, stopped).await {
+            tracing::error!(
+                "the server's node agent stopped: {err:#} (the control plane keeps running; \
+                 --disable-agent runs the server without a node)"
+            );
+        }
     })
 }
 

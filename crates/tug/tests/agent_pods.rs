@@ -144,3 +144,23 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     drop(node);
     drop(registry);
 }
+
+#[test]
+fn the_server_runs_its_own_node_unless_disabled() {
+    if !can_run() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let busybox = registry.image(testimages::BUSYBOX);
+    let node = RealNode::start_in_server(&registry);
+    let server = &node.server;
+    let nodes = server.ok(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.trim(), format!("node/{}", node.name));
+    let hello = pod_yaml("hello", &busybox, "Never", "echo hello from $POD_NAME");
+    server.kubectl_stdin(&["apply", "-f", "-"], &hello);
+    node.wait_for_status("hello", "Completed");
+    assert_eq!(server.ok(&["logs", "hello"]).trim(), "hello from hello");
+    drop(node);
+    drop(registry);
+}

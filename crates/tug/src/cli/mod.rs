@@ -62,6 +62,9 @@ pub struct ServerArgs {
     pub cluster_cidr: String,
     #[command(flatten)]
     pub registries: RegistryArgs,
+    /// The server's own node (unless `--disable-agent`).
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -75,13 +78,27 @@ pub struct AgentArgs {
     /// Register this many simulated nodes instead of running containers.
     #[arg(long)]
     pub simulate: Option<u32>,
-    /// The name this machine registers as (default: its host name).
-    #[arg(long, env = "TUG_NODE_NAME")]
-    pub node_name: Option<String>,
     /// Where the agent keeps its state (under `<data-dir>/agent`: containerd's config, images
     /// and containers, the CNI config).
     #[arg(long, default_value = "/var/lib/tugboat", env = "TUG_DATA_DIR")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
+    pub simulated: SimulatedNodeArgs,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+}
+
+/// This machine as a node, for `tug agent` and the agent inside `tug server`.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// The name this machine registers as (default: its host name).
+    #[arg(long, env = "TUG_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The node's InternalIP (default: the address of the route to the server).
+    #[arg(long, value_name = "IP")]
+    pub node_ip: Option<std::net::Ipv4Addr>,
     /// Where the agent keeps runtime state lost at reboot (containerd's socket and state).
     #[arg(long, default_value = "/run/tugboat", hide = true)]
     pub run_dir: PathBuf,
@@ -91,10 +108,6 @@ pub struct AgentArgs {
     /// The Linux bridge pods attach to, for several agents on one host.
     #[arg(long, default_value = "tug0", hide = true)]
     pub cni_bridge: String,
-    #[command(flatten)]
-    pub simulated: SimulatedNodeArgs,
-    #[command(flatten)]
-    pub registries: RegistryArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -190,7 +203,8 @@ mod tests {
              --cluster-cidr 10.244.0.0/16 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --data-dir /tmp/agent \
-             --insecure-registry node1:5000",
+             --insecure-registry node1:5000 --node-name n1 --node-ip 10.0.0.2",
+            "tug server --node-name n0 --node-ip 10.0.0.1",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 100 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 10000 --sim-cpu 8 \

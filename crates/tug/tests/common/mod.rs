@@ -45,8 +45,19 @@ impl Server {
         Self::start_with(dir, &[])
     }
 
-    /// Starts a server with extra command-line arguments.
+    /// Starts a server with extra command-line arguments, without a node agent of its own
+    /// (the tests' nodes are simulated or started as `tug agent`).
     pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let own_agent = if extra.contains(&"--disable-agent") { None } else { Some("--disable-agent") };
+        Self::spawn(dir, own_agent.iter().copied().chain(extra.iter().copied()))
+    }
+
+    /// Starts a server that runs its own node agent (real containers: see `node::can_run`).
+    pub fn start_with_agent(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Self::spawn(dir, extra.iter().copied())
+    }
+
+    fn spawn<'a>(dir: tempfile::TempDir, extra: impl Iterator<Item = &'a str>) -> Server {
         let mut child = Command::new(TUG)
             .args(["server", "--bind-address", "127.0.0.1", "--https-port", "0", "--data-dir"])
             .arg(dir.path())

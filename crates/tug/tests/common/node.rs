@@ -42,22 +42,28 @@ impl RealNode {
 
     /// As [`RealNode::start`], with extra agent arguments.
     pub fn start_with(registry: &LocalRegistry, extra: &[&str]) -> RealNode {
+        Self::launch(registry, extra, false)
+    }
+
+    /// A `tug server` running its own node agent (no `--disable-agent`): the node is the
+    /// server's.
+    pub fn start_in_server(registry: &LocalRegistry) -> RealNode {
+        Self::launch(registry, &[], true)
+    }
+
+    fn launch(registry: &LocalRegistry, extra: &[&str], in_server: bool) -> RealNode {
         static NODES: AtomicU32 = AtomicU32::new(0);
         let n = NODES.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         // Unique across processes and within one: Linux names are at most 15 bytes.
         let unique = (pid % 10_000) * 10 + n % 10;
         let cidr = format!("10.{}.0.0/16", 100 + unique % 150);
-        let server =
-            Server::start_with(tempfile::tempdir().unwrap(), &["--disable-agent", "--cluster-cidr", &cidr]);
         let dir = tempfile::Builder::new().prefix("tug-agent-").tempdir().unwrap();
         let name = format!("tug-e2e-{pid}-{n}");
         let bridge = format!("tug{unique}");
         let port = free_port();
         let (data, run) = (dir.path().join("data"), dir.path().join("run"));
         let mut args: Vec<String> = [
-            "--data-dir",
-            data.to_str().unwrap(),
             "--run-dir",
             run.to_str().unwrap(),
             "--node-name",
@@ -73,11 +79,18 @@ impl RealNode {
         .map(|a| (*a).to_string())
         .collect();
         args.extend(extra.iter().map(|a| (*a).to_string()));
-        let agent = {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Agent::start(&server, &args)
+        let (server, agent) = if in_server {
+            let mut server_args: Vec<&str> = vec!["--cluster-cidr", &cidr];
+            server_args.extend(args.iter().map(String::as_str));
+            (Server::start_with_agent(tempfile::tempdir().unwrap(), &server_args), None)
+        } else {
+            let server = Server::start_with(tempfile::tempdir().unwrap(), &["--cluster-cidr", &cidr]);
+            args.splice(0..0, ["--data-dir".to_string(), data.to_string_lossy().into_owned()]);
+            let agent_args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let agent = Agent::start(&server, &agent_args);
+            (server, Some(agent))
         };
-        let node = RealNode { server, agent: Some(agent), dir, name, bridge, args };
+        let node = RealNode { server, agent, dir, name, bridge, args };
         let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
         poll("the node is Ready", || {
             let out = node.server.kubectl(&["get", "node", &node.name, "-o", ready]);
@@ -89,6 +102,7 @@ impl RealNode {
     /// Kills the agent (its containerd dies with it; containers live on in their shims) and
     /// starts it again with the same dirs.
     pub fn restart_agent(&mut self) {
+        assert!(self.agent.is_some(), "the server's own agent restarts with the server");
         drop(self.agent.take());
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         self.agent = Some(Agent::start(&self.server, &args));
@@ -99,9 +113,9 @@ impl RealNode {
         self.dir.path().join("run/containerd/containerd.sock")
     }
 
-    /// The agent's data dir (`--data-dir`).
+    /// The agent's data dir (`--data-dir`; the server's when the agent runs inside it).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        if self.agent.is_some() { self.dir.path().join("data") } else { self.server.data_dir().to_path_buf() }
     }
 
     /// `kubectl get pod NAME`'s STATUS and RESTARTS columns.
@@ -122,9 +136,14 @@ impl RealNode {
 impl Drop for RealNode {
     fn drop(&mut self) {
         let _ = self.server.kubectl(&["delete", "pods", "--all", "--wait", "--timeout=60s"]);
-        drop(self.agent.take());
+        if self.agent.take().is_none() {
+            // The agent is the server's: stop it before its containers are killed.
+            let _ = self.server.child.kill();
+            let _ = self.server.child.wait();
+        }
         kill_shims(&self.socket());
         unmount_under(self.dir.path());
+        unmount_under(self.server.data_dir());
         let _ = std::process::Command::new("ip").args(["link", "delete", &self.bridge]).output();
     }
 }
