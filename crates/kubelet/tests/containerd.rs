@@ -2,10 +2,7 @@
 //! CNI plugins. Needs root; without root or without containerd it fails under CI (`CI=true`,
 //! where scripts/setup.sh installs them) and is skipped with a message elsewhere.
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::time::Duration;
 
 use tug_kubelet::{
     cni::PodNetwork,
@@ -21,7 +18,7 @@ use tug_kubelet::{
 };
 use tug_oci::{
     testimages::{self, Sources},
-    testing::LocalRegistry,
+    testing::{LocalRegistry, kill_shims, unmount_under},
 };
 
 fn can_run() -> bool {
@@ -90,40 +87,6 @@ async fn remove_all_pods(runtime: &CriRuntime) {
         if let Err(err) = runtime.remove_pod_sandbox(&sandbox.id).await {
             eprintln!("{err}");
         }
-    }
-}
-
-/// Kills shims still serving containers of the containerd on `socket` (after a failed test).
-fn kill_shims(socket: &Path) {
-    let Ok(procs) = std::fs::read_dir("/proc") else { return };
-    let needle = socket.to_string_lossy().into_owned();
-    for entry in procs.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let args: Vec<String> =
-            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.first().is_some_and(|a| a.contains("containerd-shim")) && args.contains(&needle) {
-            // SAFETY: kill(2) on a pid read from /proc.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
-/// Unmounts whatever is still mounted under `dir` (snapshots, sandbox shm, network
-/// namespaces), deepest first, so the temp dir can be removed.
-fn unmount_under(dir: &Path) {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|p| PathBuf::from(p.replace("\\040", " ")))
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for point in points {
-        let Ok(c_path) = std::ffi::CString::new(point.as_os_str().as_encoded_bytes()) else { continue };
-        // SAFETY: umount2 with a valid C string.
-        unsafe { libc::umount2(c_path.as_ptr(), libc::MNT_DETACH) };
     }
 }
 

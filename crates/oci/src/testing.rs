@@ -186,3 +186,35 @@ pub fn can_run_containers(what: &str) -> bool {
     eprintln!("skipping {what}: {why}");
     false
 }
+
+/// Kills the shims still serving containers of the containerd on `socket`: containers outlive
+/// containerd, and a test or benchmark must not leave them behind.
+pub fn kill_shims(socket: &Path) {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return };
+    let needle = socket.to_string_lossy().into_owned();
+    for entry in procs.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<String> =
+            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if args.first().is_some_and(|a| a.contains("containerd-shim")) && args.contains(&needle) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+        }
+    }
+}
+
+/// Unmounts whatever is still mounted under `dir` (snapshots, sandbox shm, network
+/// namespaces, volumes), deepest first, so that the directory can be removed.
+pub fn unmount_under(dir: &Path) {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let mut points: Vec<std::path::PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|p| std::path::PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let _ = Command::new("umount").arg("-l").arg(&point).output();
+    }
+}

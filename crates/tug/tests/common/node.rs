@@ -6,12 +6,12 @@
 //! engineers run tests side by side): each gets its own bridge, kubelet port and cluster CIDR.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
-use tug_oci::testing::LocalRegistry;
+use tug_oci::testing::{LocalRegistry, kill_shims, unmount_under};
 
 use super::{Agent, Server, rows};
 
@@ -151,34 +151,6 @@ impl Drop for RealNode {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("a free port");
     listener.local_addr().expect("its address").port()
-}
-
-fn kill_shims(socket: &Path) {
-    let Ok(procs) = std::fs::read_dir("/proc") else { return };
-    let needle = socket.to_string_lossy().into_owned();
-    for entry in procs.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let args: Vec<String> =
-            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.first().is_some_and(|a| a.contains("containerd-shim")) && args.contains(&needle) {
-            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).output();
-        }
-    }
-}
-
-fn unmount_under(dir: &Path) {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|p| PathBuf::from(p.replace("\\040", " ")))
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for point in points {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&point).output();
-    }
 }
 
 /// Polls `check` every half second for up to two minutes.
