@@ -4,6 +4,7 @@
 #        scripts/bench.sh api [--quick]        (needs the release tug binary, built here too)
 #        scripts/bench.sh scheduler [--quick]  (5,000 Node objects; the release tug binary too)
 #        scripts/bench.sh controllers [--quick] (a 5,000-replica Deployment on 1,000 simulated nodes)
+#        scripts/bench.sh pods [--quick]     (pod startup on a real agent; needs root and containerd)
 #        scripts/bench.sh engines          (redb vs SQLite, the choice under the embedded store)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,6 +6,7 @@ mod crash;
 mod datastore;
 #[cfg(feature = "engines")]
 mod engines;
+mod pods;
 mod procstat;
 mod report;
 mod scheduler;
@@ -56,6 +57,15 @@ enum Command {
     },
     /// The controllers: a 5,000-replica Deployment created and rolled on simulated nodes.
     Controllers {
+        #[arg(long)]
+        record: Option<PathBuf>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "/var/tmp")]
+        scratch: PathBuf,
+    },
+    /// Pod startup on a real agent (containerd): latency to Running and Ready, agent memory.
+    Pods {
         #[arg(long)]
         record: Option<PathBuf>,
         #[arg(long)]
@@ -116,6 +126,15 @@ async fn main() -> anyhow::Result<()> {
             if let Some(path) = record {
                 anyhow::ensure!(!quick, "--quick results are not recorded");
                 report::record(&path, "controllers", &table)?;
+            }
+            Ok(())
+        }
+        Command::Pods { record, quick, scratch } => {
+            let table = pods::run(&scratch, quick).await?;
+            println!("{table}");
+            if let Some(path) = record {
+                anyhow::ensure!(!quick, "--quick results are not recorded");
+                report::record(&path, "pods", &table)?;
             }
             Ok(())
         }
