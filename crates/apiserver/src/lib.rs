@@ -7,6 +7,7 @@ mod cache;
 mod crds;
 pub mod discovery;
 pub mod error;
+pub mod node_credentials;
 mod openapi;
 pub mod pki;
 pub mod registry;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub signer: Arc<serviceaccount::Signer>,
     /// What the API server presents to node agents: the join token (see `rest/kubelet.rs`).
     pub kubelet_token: Arc<str>,
+    /// Signs each node's client certificate.
+    pub node_signer: Arc<node_credentials::NodeSigner>,
 }
 
 /// How to run the API server.
@@ -101,12 +104,16 @@ impl ApiServer {
             advertise: format!("{local_host}:{}", addr.port()),
             signer,
             kubelet_token: pki.token.trim().into(),
+            node_signer: Arc::new(
+                node_credentials::NodeSigner::new(&pki.ca_pem, &pki.ca_key_pem)
+                    .context("loading the CA for node credentials")?,
+            ),
         };
         let mut tokens = HashMap::new();
         tokens.insert(
             pki.token.clone(),
             Identity {
-                user: "tug:agent".into(),
+                user: node_credentials::JOIN_TOKEN_USER.into(),
                 groups: vec!["system:nodes".into(), "system:authenticated".into()],
             },
         );
@@ -134,6 +141,7 @@ fn router(state: AppState, tokens: Tokens, ca_pem: String) -> Router {
         .route("/openapi/v3", get(openapi::index))
         .route("/openapi/v3/api/{version}", get(openapi::core_document))
         .route("/openapi/v3/apis/{group}/{version}", get(openapi::group_document))
+        .route(node_credentials::PATH, axum::routing::post(node_credentials::issue))
         .merge(rest::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -22,6 +22,8 @@ use sha2::{Digest, Sha256};
 /// Certificates and credentials of one server.
 pub struct Pki {
     pub ca_pem: String,
+    /// The CA's key: it signs each node's client certificate (`node_credentials.rs`).
+    pub ca_key_pem: String,
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
     pub admin_cert_pem: String,
@@ -62,6 +64,7 @@ impl Pki {
             Ok((cert.pem(), key.serialize_pem()))
         })?;
         let ca_key = KeyPair::from_pem(&ca_key_pem).context("parsing the CA key")?;
+        let ca_key_pem_kept = ca_key_pem.clone();
         let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("parsing the CA certificate")?;
 
         let sans = serving_sans(names)?;
@@ -99,6 +102,7 @@ impl Pki {
         };
         Ok(Pki {
             ca_pem,
+            ca_key_pem: ca_key_pem_kept,
             serving_cert_pem,
             serving_key_pem,
             admin_cert_pem,

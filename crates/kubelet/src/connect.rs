@@ -6,6 +6,7 @@
 //! hash is the one the token pins.
 
 use anyhow::{Context, Result, bail};
+use base64::Engine as _;
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 use sha2::{Digest, Sha256};
 
@@ -58,6 +59,49 @@ pub fn ca_der_and_hash(pem: &str) -> Result<(Vec<u8>, String)> {
 /// # Errors
 /// If the URL is invalid, the CA cannot be fetched, or it does not match the token's hash.
 pub async fn connect(url: &str, token: &str) -> Result<kube::Client> {
+    let config = trusted_config(url, token).await?;
+    tug_client::client(config).context("building the API client")
+}
+
+/// Connects as node `node_name` with credentials of its own: the join token (checked as in
+/// [`connect`]) buys a client certificate for `system:node:<node_name>` from the server, and
+/// the returned client authenticates with that certificate.
+///
+/// # Errors
+/// As [`connect`], or if the server refuses or fails to issue the credentials.
+pub async fn connect_node(url: &str, token: &str, node_name: &str) -> Result<kube::Client> {
+    let config = trusted_config(url, token).await?;
+    let bootstrap = tug_client::client(config.clone()).context("building the bootstrap client")?;
+    let body = serde_json::to_vec(&serde_json::json!({ "nodeName": node_name }))?;
+    let request = http::Request::post(NODE_CREDENTIALS_PATH)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .context("building the node credentials request")?;
+    let credentials: NodeCredentials = bootstrap
+        .request(request)
+        .await
+        .with_context(|| format!("asking {url} for the credentials of node {node_name}"))?;
+    let mut config = config;
+    config.auth_info.token = None;
+    config.auth_info.client_certificate_data =
+        Some(base64::engine::general_purpose::STANDARD.encode(credentials.certificate));
+    config.auth_info.client_key_data =
+        Some(base64::engine::general_purpose::STANDARD.encode(credentials.key).into());
+    tug_client::client(config).context("building the node's API client")
+}
+
+/// The API server's path for node credentials (`tug_apiserver::node_credentials::PATH`).
+const NODE_CREDENTIALS_PATH: &str = "/v1-tug/node-credentials";
+
+#[derive(serde::Deserialize)]
+struct NodeCredentials {
+    certificate: String,
+    key: String,
+}
+
+/// A client config for `url` that trusts the server's CA once its hash matches the token's,
+/// authenticating with the token.
+async fn trusted_config(url: &str, token: &str) -> Result<kube::Config> {
     let token = JoinToken::parse(token)?;
     let uri: http::Uri = url.parse().with_context(|| format!("invalid server URL {url:?}"))?;
     let pem = fetch_ca(&uri).await?;
@@ -75,7 +119,7 @@ pub async fn connect(url: &str, token: &str) -> Result<kube::Client> {
     let mut config = kube::Config::new(uri);
     config.root_cert = Some(vec![der]);
     config.auth_info.token = Some(token.bearer.into());
-    tug_client::client(config).context("building the API client")
+    Ok(config)
 }
 
 /// `GET /cacerts` without verifying the server: the hash check comes after.

@@ -103,9 +103,10 @@ pub async fn run_node_until(
     args: NodeSettings,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let client = connect::connect(&args.server, &args.token)
+    let name = args.node.node_name.clone().unwrap_or_else(host::hostname);
+    let client = connect::connect_node(&args.server, &args.token, &name)
         .await
-        .with_context(|| format!("joining {}", args.server))?;
+        .with_context(|| format!("joining {} as node {name}", args.server))?;
     let agent_dir = args.data_dir.join("agent");
     let mut config = ContainerdConfig::under(&agent_dir, &args.node.run_dir);
     config.registries =
@@ -120,7 +121,7 @@ pub async fn run_node_until(
         "container runtime ready"
     );
     let runtime: Arc<dyn Runtime> = Arc::new(runtime);
-    let spec = node_spec(&args, &agent_dir, &version)?;
+    let spec = node_spec(&args, name, &agent_dir, &version)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let node_config = NodeAgentConfig {
         spec: spec.clone(),
@@ -166,10 +167,10 @@ pub async fn run_node_until(
 /// The Node this machine registers as.
 fn node_spec(
     args: &NodeSettings,
+    name: String,
     agent_dir: &std::path::Path,
     version: &tug_kubelet::runtime::proto::VersionResponse,
 ) -> anyhow::Result<NodeSpec> {
-    let name = args.node.node_name.clone().unwrap_or_else(host::hostname);
     std::fs::create_dir_all(agent_dir).with_context(|| format!("creating {}", agent_dir.display()))?;
     let (labels, taints) = labels_and_taints(&args.labels, &args.taints)?;
     let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);

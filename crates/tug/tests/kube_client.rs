@@ -177,3 +177,43 @@ async fn metadata_reads() {
     assert_eq!(listed.types.kind, "PartialObjectMetadataList");
     assert_eq!(listed.items[0].types.as_ref().unwrap().kind, "PartialObjectMetadata");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_gets_client_credentials_of_its_own() {
+    let s = Server::start();
+    let node = tug_kubelet::connect::connect_node(&common::server_url(&s), &common::join_token(&s), "node-a")
+        .await
+        .expect("the join token buys node credentials");
+    let review = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+    });
+    let request = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&review).unwrap())
+        .unwrap();
+    let answer: serde_json::Value = node.request(request).await.unwrap();
+    let user = &answer["status"]["userInfo"];
+    assert_eq!(user["username"], "system:node:node-a", "{answer}");
+    assert!(user["groups"].as_array().unwrap().iter().any(|g| g == "system:nodes"), "{answer}");
+
+    // Only the join token may ask, and only for a valid node name.
+    let body = s.dir.path().join("request.json");
+    std::fs::write(&body, r#"{"nodeName": "node-b"}"#).unwrap();
+    let body = body.to_str().unwrap();
+    let refused = s.fails(&["create", "--raw", "/v1-tug/node-credentials", "-f", body]);
+    assert!(refused.contains("Forbidden") || refused.contains("forbidden"), "{refused}");
+    let joined =
+        tug_kubelet::connect::connect(&common::server_url(&s), &common::join_token(&s)).await.unwrap();
+    let request = http::Request::post("/v1-tug/node-credentials")
+        .header("content-type", "application/json")
+        .body(br#"{"nodeName": "Not_A_Name"}"#.to_vec())
+        .unwrap();
+    match joined.request::<serde_json::Value>(request).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 400, "{status:?}");
+            assert!(status.message.contains("invalid node name"), "{status:?}");
+        }
+        other => panic!("a bad node name was not refused: {other:?}"),
+    }
+}
