@@ -23,6 +23,7 @@ pub fn capacity(data_dir: &Path) -> Result<Capacity> {
         memory_bytes: mem_total(&meminfo)?,
         pods: 110,
         ephemeral_storage_bytes: filesystem_bytes(data_dir)?,
+        reserved: crate::node::Reserved::default(),
     })
 }
 
@@ -37,6 +38,24 @@ fn mem_total(meminfo: &str) -> Result<u64> {
 
 /// The size of the filesystem holding `path`.
 fn filesystem_bytes(path: &Path) -> Result<u64> {
+    Ok(filesystem(path)?.total_bytes)
+}
+
+/// Space and inodes of a filesystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filesystem {
+    pub total_bytes: u64,
+    /// What an unprivileged process may still use (`f_bavail`), as upstream's nodefs.available.
+    pub available_bytes: u64,
+    pub inodes_total: u64,
+    pub inodes_free: u64,
+}
+
+/// The filesystem holding `path`.
+///
+/// # Errors
+/// When `statvfs` fails (the path does not exist).
+pub fn filesystem(path: &Path) -> Result<Filesystem> {
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .with_context(|| format!("{} is not a C string", path.display()))?;
     // SAFETY: statvfs fills the zeroed struct; the path is a valid C string.
@@ -46,7 +65,12 @@ fn filesystem_bytes(path: &Path) -> Result<u64> {
     }
     // u64 on 64-bit targets, narrower on some 32-bit ones.
     #[allow(clippy::useless_conversion)]
-    Ok(u64::from(stat.f_blocks) * u64::from(stat.f_frsize))
+    Ok(Filesystem {
+        total_bytes: u64::from(stat.f_blocks) * u64::from(stat.f_frsize),
+        available_bytes: u64::from(stat.f_bavail) * u64::from(stat.f_frsize),
+        inodes_total: u64::from(stat.f_files),
+        inodes_free: u64::from(stat.f_ffree),
+    })
 }
 
 /// This machine's host name, lowercased as a node name must be.

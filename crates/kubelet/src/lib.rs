@@ -44,6 +44,7 @@ pub mod lease;
 pub mod logs;
 pub mod node;
 pub mod node_agent;
+pub mod node_status;
 pub mod pod_status;
 pub mod pods;
 pub mod runtime;

@@ -27,11 +27,71 @@ pub struct Capacity {
     pub memory_bytes: u64,
     pub pods: u32,
     pub ephemeral_storage_bytes: u64,
+    /// Held back from pods: `--kube-reserved` plus `--system-reserved`.
+    pub reserved: Reserved,
 }
 
 impl Default for Capacity {
     fn default() -> Self {
-        Capacity { cpu: "4".into(), memory_bytes: 16 << 30, pods: 110, ephemeral_storage_bytes: 100 << 30 }
+        Capacity {
+            cpu: "4".into(),
+            memory_bytes: 16 << 30,
+            pods: 110,
+            ephemeral_storage_bytes: 100 << 30,
+            reserved: Reserved::default(),
+        }
+    }
+}
+
+/// Resources held back for the system and Kubernetes' own daemons (upstream's
+/// `--kube-reserved` and `--system-reserved`; none by default, as upstream).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reserved {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    pub ephemeral_storage_bytes: u64,
+}
+
+impl Reserved {
+    /// Parses a flag's `cpu=100m,memory=256Mi,ephemeral-storage=1Gi` (any subset).
+    ///
+    /// # Errors
+    /// On an unknown resource or a value that is not a non-negative quantity.
+    pub fn parse(flag: &str) -> Result<Reserved> {
+        let mut reserved = Reserved::default();
+        for pair in flag.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((name, value)) = pair.split_once('=') else {
+                bail!("{pair:?} is not RESOURCE=QUANTITY");
+            };
+            let invalid = || anyhow::anyhow!("{name}={value}: not a non-negative quantity");
+            match name.trim() {
+                "cpu" => {
+                    let millis = tug_scheduler::quantity::milli_value(value).ok_or_else(invalid)?;
+                    reserved.cpu_millis = u64::try_from(millis).map_err(|_| invalid())?;
+                }
+                "memory" | "ephemeral-storage" => {
+                    let bytes = tug_scheduler::quantity::value(value).ok_or_else(invalid)?;
+                    let bytes = u64::try_from(bytes).map_err(|_| invalid())?;
+                    if name.trim() == "memory" {
+                        reserved.memory_bytes = bytes;
+                    } else {
+                        reserved.ephemeral_storage_bytes = bytes;
+                    }
+                }
+                other => bail!("cannot reserve {other:?}: only cpu, memory and ephemeral-storage"),
+            }
+        }
+        Ok(reserved)
+    }
+
+    /// Both reservations together.
+    #[must_use]
+    pub fn plus(self, other: Reserved) -> Reserved {
+        Reserved {
+            cpu_millis: self.cpu_millis + other.cpu_millis,
+            memory_bytes: self.memory_bytes + other.memory_bytes,
+            ephemeral_storage_bytes: self.ephemeral_storage_bytes + other.ephemeral_storage_bytes,
+        }
     }
 }
 
@@ -54,15 +114,27 @@ impl Capacity {
         serde_json::from_value(self.allocatable_json()).unwrap_or_default()
     }
 
-    /// Capacity less upstream's default eviction thresholds (memory 100Mi, nodefs 10%); no
-    /// kube- or system-reserved, as upstream's defaults.
+    /// Capacity less the reserved amounts and upstream's default eviction thresholds
+    /// (memory 100Mi, nodefs 10%), as upstream's node allocatable.
     fn allocatable_json(&self) -> Value {
-        let memory = self.memory_bytes.saturating_sub(EVICTION_MEMORY_BYTES);
+        let memory = self
+            .memory_bytes
+            .saturating_sub(self.reserved.memory_bytes)
+            .saturating_sub(EVICTION_MEMORY_BYTES);
+        let cpu = if self.reserved.cpu_millis == 0 {
+            self.cpu.clone()
+        } else {
+            let millis = tug_scheduler::quantity::milli_value(&self.cpu).unwrap_or(0);
+            let left = u64::try_from(millis).unwrap_or(0).saturating_sub(self.reserved.cpu_millis);
+            if left % 1000 == 0 { (left / 1000).to_string() } else { format!("{left}m") }
+        };
+        let storage =
+            (self.ephemeral_storage_bytes / 10 * 9).saturating_sub(self.reserved.ephemeral_storage_bytes);
         json!({
-            "cpu": self.cpu,
+            "cpu": cpu,
             "memory": format!("{}Ki", memory / 1024),
             "pods": self.pods.to_string(),
-            "ephemeral-storage": (self.ephemeral_storage_bytes / 10 * 9).to_string(),
+            "ephemeral-storage": storage.to_string(),
             "hugepages-1Gi": "0",
             "hugepages-2Mi": "0",
         })
@@ -366,6 +438,26 @@ mod tests {
             taints: vec!["dedicated=sim:NoSchedule".parse().unwrap()],
             info: NodeInfo::of_host("sim-node-0", &HostRelease::read(), "containerd://2.1.4"),
             kubelet_port: KUBELET_PORT,
+        }
+    }
+
+    #[test]
+    fn reserved_resources_come_off_allocatable() {
+        let kube = Reserved::parse("cpu=100m, memory=256Mi").unwrap();
+        let system = Reserved::parse("memory=512Mi,ephemeral-storage=1Gi").unwrap();
+        let capacity = Capacity { reserved: kube.plus(system), ..Capacity::default() };
+        let allocatable = capacity.allocatable_json();
+        assert_eq!(allocatable["cpu"], "3900m");
+        assert_eq!(allocatable["memory"], format!("{}Ki", ((16u64 << 30) - (868u64 << 20)) / 1024));
+        assert_eq!(allocatable["ephemeral-storage"], ((100u64 << 30) / 10 * 9 - (1 << 30)).to_string());
+        assert_eq!(Capacity::default().allocatable_json()["cpu"], "4");
+        assert_eq!(
+            Capacity { reserved: Reserved::parse("cpu=1").unwrap(), ..Capacity::default() }
+                .allocatable_json()["cpu"],
+            "3"
+        );
+        for bad in ["cpu", "gpu=1", "memory=-1Gi", "memory=lots"] {
+            assert!(Reserved::parse(bad).is_err(), "{bad}");
         }
     }
 

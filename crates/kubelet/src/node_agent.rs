@@ -22,6 +22,7 @@ use crate::{
     cni::PodNetwork,
     lease::{self, NODE_STATUS_REPORT, RENEW_INTERVAL, Renewal},
     node::NodeSpec,
+    node_status::{self, Pressure},
     runtime::{Runtime, proto::RuntimeStatus},
 };
 
@@ -71,7 +72,8 @@ pub async fn start(
 ) -> Result<tokio::task::JoinHandle<()>> {
     let nodes: Api<Node> = Api::all(client.clone());
     let leases: Api<Lease> = Api::namespaced(client, lease::NAMESPACE);
-    let mut agent = Agent { nodes, leases, runtime, config, pod_cidr: None, not_ready: None };
+    let mut agent =
+        Agent { nodes, leases, runtime, config, pod_cidr: None, not_ready: None, live: Live::default() };
     // A restarted agent whose CNI config is still in place is ready at once.
     agent.not_ready = agent.check_readiness().await;
     let uid = agent.register(Timestamp::now()).await?;
@@ -103,6 +105,15 @@ struct Agent {
     pod_cidr: Option<String>,
     /// Why the node is not ready, as last reported.
     not_ready: Option<String>,
+    /// The images and pressure conditions as last reported.
+    live: Live,
+}
+
+/// What changes while the node runs, reported when it changes (`node_status.rs`).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Live {
+    images: serde_json::Value,
+    pressure: Pressure,
 }
 
 impl Agent {
@@ -136,8 +147,32 @@ impl Agent {
         lease::create(&self.leases, self.name(), uid, Timestamp::now()).await
     }
 
+    /// The images on the node and the pressure conditions, read now; on a failed read, what
+    /// was last reported.
+    async fn read_live(&self) -> Live {
+        let images = match self.runtime.list_images().await {
+            Ok(images) => node_status::images(&images),
+            Err(err) => {
+                tracing::warn!("listing the node's images: {err}");
+                self.live.images.clone()
+            }
+        };
+        let pressure = match node_status::read(&self.config.data_dir) {
+            Ok(readings) => Pressure::from(&readings),
+            Err(err) => {
+                tracing::warn!("reading the node's memory and disk: {err:#}");
+                self.live.pressure
+            }
+        };
+        Live { images, pressure }
+    }
+
     async fn post_status(&self, since: Timestamp, now: Timestamp) -> Result<()> {
-        let status = self.config.spec.status_with(since, now, self.not_ready.as_deref());
+        let mut status = self.config.spec.status_with(since, now, self.not_ready.as_deref());
+        self.live.pressure.apply(&mut status["conditions"]);
+        if !self.live.images.is_null() {
+            status["images"] = self.live.images.clone();
+        }
         self.nodes
             .patch_status(self.name(), &PatchParams::default(), &Patch::Strategic(&json!({"status": status})))
             .await
@@ -181,6 +216,17 @@ impl Agent {
     ) -> Result<()> {
         let now = Timestamp::now();
         let not_ready = self.check_readiness().await;
+        let live = self.read_live().await;
+        if live != self.live {
+            if live.pressure != self.live.pressure {
+                // A pressure condition changing is a transition of the node's conditions.
+                *since = now;
+            }
+            self.live = live;
+            self.not_ready = not_ready.clone();
+            self.post_status(*since, now).await?;
+            *reported = Instant::now();
+        }
         if not_ready.as_ref().map(|_| ()) != self.not_ready.as_ref().map(|_| ()) {
             *since = now;
             match &not_ready {

@@ -9,7 +9,7 @@ use tug_kubelet::{
     containerd::{Containerd, ContainerdConfig, Registries},
     host,
     logs::{running::RunningContainers, server::AgentServer},
-    node::{HostRelease, NodeInfo, NodeSpec, Taint, parse_bytes},
+    node::{HostRelease, NodeInfo, NodeSpec, Reserved, Taint, parse_bytes},
     node_agent::{self, NodeAgentConfig},
     pods,
     runtime::{CriRuntime, Runtime},
@@ -180,7 +180,17 @@ fn node_spec(
             None => host::internal_ip(&args.server)?,
         },
         pod_cidr: None,
-        capacity: host::capacity(agent_dir)?,
+        capacity: {
+            let mut capacity = host::capacity(agent_dir)?;
+            let reserved = |flag: &Option<String>, name: &str| {
+                flag.as_deref().map_or(Ok(Reserved::default()), |f| {
+                    Reserved::parse(f).with_context(|| format!("--{name} {f:?}"))
+                })
+            };
+            capacity.reserved = reserved(&args.node.kube_reserved, "kube-reserved")?
+                .plus(reserved(&args.node.system_reserved, "system-reserved")?);
+            capacity
+        },
         labels,
         taints,
         info: NodeInfo::of_host(&name, &HostRelease::read(), &runtime_version),

@@ -34,8 +34,31 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
     let busybox = registry.image(testimages::BUSYBOX);
-    let node = RealNode::start(&registry);
+    let node =
+        RealNode::start_with(&registry, &["--kube-reserved", "cpu=500m", "--system-reserved", "memory=1Gi"]);
     let server = &node.server;
+    let resources = |path: &str| {
+        let q = server.ok(&["get", "node", &node.name, "-o", &format!("jsonpath={path}")]);
+        q.trim_end_matches("Ki").trim_end_matches('m').parse::<u64>().expect("a quantity")
+    };
+    let (cpu, allocatable_cpu) =
+        (resources("{.status.capacity.cpu}"), resources("{.status.allocatable.cpu}"));
+    assert_eq!(allocatable_cpu, cpu * 1000 - 500, "cpu={cpu}, allocatable {allocatable_cpu}m");
+    let (memory, allocatable_memory) =
+        (resources("{.status.capacity.memory}"), resources("{.status.allocatable.memory}"));
+    assert_eq!(
+        memory - allocatable_memory,
+        (1 << 20) + 100 * 1024,
+        "reserved 1Gi plus the 100Mi eviction threshold"
+    );
+    let pressure = server.ok(&[
+        "get",
+        "node",
+        &node.name,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].reason}",
+    ]);
+    assert_eq!(pressure, "KubeletHasSufficientMemory");
 
     let labels = server.ok(&["get", "node", &node.name, "-o", "jsonpath={.metadata.labels}"]);
     assert!(labels.contains(&format!("\"kubernetes.io/hostname\":\"{}\"", node.name)), "{labels}");
@@ -48,6 +71,11 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     server.kubectl_stdin(&["apply", "-f", "-"], &done);
     poll("pod done is Completed", || {
         node.status_and_restarts("done").filter(|(s, _)| s == "Completed").map(drop)
+    });
+    // The node lists the images it pulled.
+    poll("the node lists its images", || {
+        let names = server.ok(&["get", "node", &node.name, "-o", "jsonpath={.status.images[*].names}"]);
+        (names.contains("pause") && names.contains("busybox")).then_some(())
     });
     let phase = server.ok(&["get", "pod", "done", "-o", "jsonpath={.status.phase}"]);
     assert_eq!(phase, "Succeeded");

@@ -108,6 +108,13 @@ pub struct NodeArgs {
     /// The Linux bridge pods attach to, for several agents on one host.
     #[arg(long, default_value = "tug0", hide = true)]
     pub cni_bridge: String,
+    /// Resources held back for Kubernetes' daemons, `cpu=100m,memory=256Mi,ephemeral-storage=1Gi`
+    /// (as the kubelet's flag).
+    #[arg(long, value_name = "RESOURCE=QUANTITY,...")]
+    pub kube_reserved: Option<String>,
+    /// Resources held back for the operating system, in the same form.
+    #[arg(long, value_name = "RESOURCE=QUANTITY,...")]
+    pub system_reserved: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -203,7 +210,8 @@ mod tests {
              --cluster-cidr 10.244.0.0/16 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
             "tug agent --server https://10.0.0.1:6443 --token T --data-dir /tmp/agent \
-             --insecure-registry node1:5000 --node-name n1 --node-ip 10.0.0.2",
+             --insecure-registry node1:5000 --node-name n1 --node-ip 10.0.0.2 \
+             --kube-reserved cpu=100m,memory=256Mi --system-reserved memory=512Mi",
             "tug server --node-name n0 --node-ip 10.0.0.1",
             "tug agent --server https://10.0.0.1:6443 --token T --simulate 100 \
              --insecure-registry node1:5000 --registry-mirror docker.io=http://127.0.0.1:5000",
