@@ -6,9 +6,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
-use common::{Agent, Server};
+use common::{
+    Agent, Server, kubectl_bin,
+    node::{RealNode, can_run, poll},
+};
+use tug_oci::{testimages, testing::LocalRegistry};
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `timeout`.
 fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
@@ -63,4 +71,155 @@ fn exec_is_checked_by_the_api_server_and_refused_by_simulated_nodes() {
     assert!(err.contains("runs on a simulated node, which has no container main to exec"), "{err}");
     let err = s.fails(&["attach", "web"]);
     assert!(err.contains("which has no container main to attach"), "{err}");
+}
+
+fn real_pods(busybox: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: shell
+  annotations: {{kubectl.kubernetes.io/default-container: main}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: main, image: {busybox}, command: [sleep, '3600']}}
+  - {{name: side, image: {busybox}, command: [sh, -c, 'echo side > /tmp/who; sleep 3600']}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: reader}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: main, image: {busybox}, stdin: true, command: [sh, -c, 'read line; echo got $line']}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: done}}
+spec:
+  restartPolicy: Never
+  containers:
+  - {{name: main, image: {busybox}, command: ['true']}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: unpullable}}
+spec:
+  containers:
+  - {{name: main, image: 127.0.0.1:1/missing:1}}
+"
+    )
+}
+
+/// kubectl with the server's kubeconfig, `input` on its stdin, and a deadline.
+fn kubectl_with_input(s: &Server, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(kubectl_bin())
+        .args(args)
+        .env("KUBECONFIG", s.kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(input.as_bytes()).expect("kubectl reads its stdin");
+    drop(stdin);
+    finish(child, args)
+}
+
+/// Waits for `child` up to a minute, killing it after that (a hung session fails the test).
+fn finish(mut child: std::process::Child, what: &[&str]) -> std::process::Output {
+    let start = Instant::now();
+    while child.try_wait().expect("waiting for kubectl").is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("kubectl's output");
+            panic!(
+                "{what:?} did not finish: stdout {:?}, stderr {:?}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("kubectl's output")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
+    if !can_run() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let busybox = registry.image(testimages::BUSYBOX);
+    let node = RealNode::start(&registry);
+    let s = &node.server;
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &real_pods(&busybox));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    node.wait_for_status("shell", "Running");
+
+    // Output and exit codes.
+    assert_eq!(s.ok(&["exec", "shell", "--", "echo", "hi"]), "hi\n");
+    let out = s.kubectl(&["exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\n");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("err\n") && stderr.contains("command terminated with exit code 3"), "{stderr}");
+    let err = s.fails(&["exec", "shell", "--", "/no/such/binary"]);
+    assert!(err.contains("no such file or directory"), "{err}");
+
+    // Containers by name: the annotation's default, -c, and upstream's error for a bad name.
+    assert_eq!(s.ok(&["exec", "shell", "-c", "side", "--", "cat", "/tmp/who"]), "side\n");
+    let out = s.kubectl(&["exec", "shell", "--", "cat", "/tmp/who"]);
+    assert!(!out.status.success(), "main has no /tmp/who: {}", text(&out.stdout));
+    let err = s.fails(&["exec", "shell", "-c", "nope", "--", "true"]);
+    assert!(err.contains("container nope is not valid for pod shell"), "{err}");
+
+    // Standard input, to its end.
+    let out = kubectl_with_input(s, &["exec", "-i", "shell", "--", "cat"], "line one\nline two\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "line one\nline two\n");
+
+    // A terminal: kubectl needs one of its own, which script(1) gives it.
+    let command = format!("{} exec -ti shell -- sh", kubectl_bin().display());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("KUBECONFIG", s.kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) runs (util-linux)");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(b"echo $((6*7)); exit 4\n").expect("script reads its stdin");
+    let out = finish(child, &["exec", "-ti"]);
+    drop(stdin);
+    let seen = text(&out.stdout);
+    assert!(seen.contains("42"), "{seen}");
+    assert_eq!(out.status.code(), Some(4), "{seen} {}", text(&out.stderr));
+
+    // Attach to a container reading its stdin.
+    node.wait_for_status("reader", "Running");
+    let out = kubectl_with_input(s, &["attach", "-i", "reader"], "hello\n");
+    assert!(text(&out.stdout).contains("got hello"), "{} {}", text(&out.stdout), text(&out.stderr));
+
+    // Pods whose containers do not run.
+    node.wait_for_status("done", "Completed");
+    let err = s.fails(&["exec", "done", "--", "true"]);
+    assert!(
+        err.contains("cannot exec into a container in a completed pod; current phase is Succeeded"),
+        "{err}"
+    );
+    poll("unpullable fails its pull", || {
+        node.status_and_restarts("unpullable").filter(|(s, _)| s.contains("ImagePull")).map(drop)
+    });
+    let err = s.fails(&["exec", "unpullable", "--", "true"]);
+    assert!(err.contains(r#"unable to upgrade connection: container not found ("main")"#), "{err}");
 }
