@@ -7,8 +7,9 @@
 mod common;
 
 use std::{
-    io::Write,
+    io::{BufRead, BufReader, Write},
     process::{Command, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -93,7 +94,7 @@ spec:
   restartPolicy: Never
   terminationGracePeriodSeconds: 1
   containers:
-  - {{name: main, image: {busybox}, stdin: true, command: [sh, -c, 'read line; echo got $line']}}
+  - {{name: main, image: {busybox}, stdin: true, command: [sh, -c, 'while read line; do echo got $line; done']}}
 ---
 apiVersion: v1
 kind: Pod
@@ -207,8 +208,44 @@ fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
 
     // Attach to a container reading its stdin.
     node.wait_for_status("reader", "Running");
-    let out = kubectl_with_input(s, &["attach", "-i", "reader"], "hello\n");
-    assert!(text(&out.stdout).contains("got hello"), "{} {}", text(&out.stdout), text(&out.stderr));
+    // What the container prints before the attachment is complete is not seen: ask until it
+    // answers. Closing the attached stdin then ends the session (containerd detaches stdout
+    // with it when the container's stdin is not stdinOnce).
+    let mut child = Command::new(kubectl_bin())
+        .args(["attach", "-i", "reader"])
+        .env("KUBECONFIG", s.kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let start = Instant::now();
+    let answer = loop {
+        stdin.write_all(b"hello\n").expect("kubectl reads its stdin");
+        match lines.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => break Some(line),
+            Err(mpsc::RecvTimeoutError::Timeout) if start.elapsed() < Duration::from_secs(60) => {}
+            Err(_) => break None,
+        }
+    };
+    drop(stdin);
+    if answer.as_deref() != Some("got hello") {
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("kubectl's output");
+        panic!("attach answered {answer:?}: {}", text(&out.stderr));
+    }
+    let out = finish(child, &["attach", "-i"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 
     // Pods whose containers do not run.
     node.wait_for_status("done", "Completed");

@@ -1,67 +1,98 @@
-//! Copies one session between the client's WebSocket and the runtime's until either ends.
-//! Channels mean the same on both sides (stdin, stdout, stderr, error, resize); the runtime
-//! closing its side ends the session with a normal close (1000) toward the client.
+//! Copies one session between the client's WebSocket and the runtime's SPDY streams. Channels
+//! map one to one (stdin, stdout, stderr, error, resize); the client's v5 close of stdin
+//! becomes the stdin stream's FIN. Once the runtime has ended every output stream (or the
+//! connection), the client gets a normal close (1000).
 
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{
     Message,
     protocol::{CloseFrame, frame::coding::CloseCode},
 };
+use tug_spdy::{Event, StreamReader};
 
 use super::{
-    backend::RuntimeSocket,
-    websocket::{CLOSE, ClientSocket, ERROR, frame},
+    backend::RuntimeSession,
+    websocket::{CLOSE, ClientSocket, ERROR, RESIZE, STDIN, frame},
 };
 
-pub async fn run(mut client: ClientSocket, mut runtime: RuntimeSocket) {
-    loop {
+pub async fn run(client: ClientSocket, session: RuntimeSession) {
+    let RuntimeSession { connection, _incoming, mut stdin, resize, outputs } = session;
+    let (mut sink, mut source) = client.split();
+    let (tx, mut rx) = mpsc::channel::<Message>(16);
+    for (channel, reader) in outputs {
+        tokio::spawn(pump(channel, reader, tx.clone()));
+    }
+    // `rx` ends once every pump has.
+    drop(tx);
+    let client_left = loop {
         tokio::select! {
-            message = client.next() => match message {
-                Some(Ok(Message::Binary(data))) => {
-                    if data.first() == Some(&CLOSE) {
-                        // v4 toward the runtime has no way to end stdin alone.
-                        tracing::debug!("the client closed a channel the runtime's protocol cannot close");
-                        continue;
-                    }
-                    if data.len() > 1 && runtime.send(Message::Binary(data)).await.is_err() {
-                        break;
+            message = rx.recv() => match message {
+                Some(message) => {
+                    if sink.send(message).await.is_err() {
+                        break true;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                    let _ = runtime.close(None).await;
-                    return;
-                }
-                Some(Ok(_)) => {}
+                None => break false,
             },
-            message = runtime.next() => match message {
-                Some(Ok(Message::Binary(data))) => {
-                    if client.send(Message::Binary(data)).await.is_err() {
-                        let _ = runtime.close(None).await;
-                        return;
+            message = source.next() => match message {
+                Some(Ok(Message::Binary(data))) => match data.first().copied() {
+                    Some(STDIN) if data.len() > 1 => {
+                        if let Some(writer) = &stdin
+                            && writer.write(Bytes::copy_from_slice(&data[1..])).await.is_err()
+                        {
+                            break false;
+                        }
                     }
-                }
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Err(e)) => {
-                    let status = failure(&format!("the runtime's stream failed: {e}"));
-                    let _ = client.send(Message::Binary(frame(ERROR, &status).into())).await;
-                    break;
-                }
+                    Some(RESIZE) if data.len() > 1 => {
+                        if let Some(writer) = &resize {
+                            let _ = writer.write(Bytes::copy_from_slice(&data[1..])).await;
+                        }
+                    }
+                    Some(CLOSE) if data.get(1) == Some(&STDIN) => {
+                        if let Some(writer) = stdin.take() {
+                            let _ = writer.close().await;
+                        }
+                    }
+                    _ => {}
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break true,
                 Some(Ok(_)) => {}
             },
         }
+    };
+    connection.shutdown();
+    if !client_left {
+        let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+        let _ = sink.send(Message::Close(Some(normal))).await;
+        // Wait for the client's answering close (or its going away) so the close handshake
+        // completes before the connection drops.
+        while let Some(Ok(message)) = source.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
     }
-    let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-    let _ = client.close(Some(normal)).await;
 }
 
-/// A metav1.Status Failure for the error channel.
-pub fn failure(message: &str) -> Vec<u8> {
-    let status = serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-    });
-    status.to_string().into_bytes()
+/// Forwards one runtime stream to the client's `channel` until the stream ends. The error
+/// stream's status is sent whole, once it is complete.
+async fn pump(channel: u8, mut reader: StreamReader, tx: mpsc::Sender<Message>) {
+    let mut status = Vec::new();
+    while let Some(event) = reader.next().await {
+        match event {
+            Event::Data(data) if channel == ERROR => status.extend_from_slice(&data),
+            Event::Data(data) => {
+                if tx.send(Message::Binary(frame(channel, &data).into())).await.is_err() {
+                    return;
+                }
+            }
+            Event::Fin | Event::Reset(_) => break,
+            Event::Reply(_) | Event::Headers(_) => {}
+        }
+    }
+    if !status.is_empty() {
+        let _ = tx.send(Message::Binary(frame(ERROR, &status).into())).await;
+    }
 }

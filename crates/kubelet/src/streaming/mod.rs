@@ -123,7 +123,7 @@ pub async fn serve(
         Ok(url) => url,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
-    let runtime = match backend::connect(&url).await {
+    let runtime = match backend::connect(&url, &options).await {
         Ok(socket) => socket,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
