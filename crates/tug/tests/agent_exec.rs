@@ -176,6 +176,12 @@ fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
     let err = s.fails(&["exec", "shell", "--", "/no/such/binary"]);
     assert!(err.contains("no such file or directory"), "{err}");
 
+    // SPDY, kubectl's fallback, goes through to containerd's own SPDY.
+    let spdy = [("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")];
+    let out = s.kubectl_env(&["exec", "shell", "--", "sh", "-c", "echo over spdy; exit 5"], &spdy);
+    assert_eq!((out.status.code(), text(&out.stdout).as_str()), (Some(5), "over spdy\n"));
+    assert!(text(&out.stderr).contains("command terminated with exit code 5"), "{}", text(&out.stderr));
+
     // Containers by name: the annotation's default, -c, and upstream's error for a bad name.
     assert_eq!(s.ok(&["exec", "shell", "-c", "side", "--", "cat", "/tmp/who"]), "side\n");
     let out = s.kubectl(&["exec", "shell", "--", "cat", "/tmp/who"]);

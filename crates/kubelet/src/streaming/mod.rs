@@ -5,11 +5,13 @@
 //! A request is checked (its [`options`], the container), then CRI's `Exec` or `Attach`
 //! prepares the session on the runtime's streaming server ([`backend`]), and only then is the
 //! client's WebSocket accepted ([`websocket`]), so every refusal is a plain HTTP answer that
-//! kubectl shows. [`bridge`] then copies the session's channels both ways.
+//! kubectl shows. [`bridge`] then copies the session's channels both ways. A client speaking
+//! SPDY (kubectl's fallback) speaks what the runtime speaks: [`passthrough`] splices it.
 
 mod backend;
 mod bridge;
 pub mod options;
+mod passthrough;
 pub mod websocket;
 
 use std::{collections::HashMap, sync::Arc};
@@ -87,34 +89,28 @@ pub async fn serve(
         Ok(None) => return refuse(StatusCode::NOT_FOUND, format!("container not found ({container:?})")),
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
-    let headers = request.headers();
-    if !websocket::is_upgrade(headers) {
-        let asked = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let message = if asked.to_ascii_lowercase().starts_with("spdy") {
-            format!(
-                "this node agent serves {} over WebSocket ({} or {}), not SPDY",
-                kind.as_str(),
-                websocket::V5,
-                websocket::V4
-            )
-        } else {
-            "missing upgrade headers in request".to_string()
-        };
-        return refuse(StatusCode::BAD_REQUEST, message);
+    let headers = request.headers().clone();
+    let spdy = passthrough::is_spdy(&headers);
+    if !spdy && !websocket::is_upgrade(&headers) {
+        return refuse(StatusCode::BAD_REQUEST, "missing upgrade headers in request");
     }
-    let Some(protocol) = websocket::negotiate(headers) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "none of the requested subprotocols is supported: use {} or {}",
-                websocket::V5,
-                websocket::V4
-            ),
-        );
-    };
-    let accepted = match websocket::accept(headers, protocol) {
-        Ok(r) => r,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    let accepted = if spdy {
+        None
+    } else {
+        let Some(protocol) = websocket::negotiate(&headers) else {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "none of the requested subprotocols is supported: use {} or {}",
+                    websocket::V5,
+                    websocket::V4
+                ),
+            );
+        };
+        match websocket::accept(&headers, protocol) {
+            Ok(r) => Some(r),
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        }
     };
     let Some(upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return refuse(StatusCode::BAD_REQUEST, "the connection cannot be upgraded");
@@ -123,8 +119,13 @@ pub async fn serve(
         Ok(url) => url,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
+    let Some(accepted) = accepted else {
+        return passthrough::proxy(&url, &headers, upgrade)
+            .await
+            .unwrap_or_else(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e));
+    };
     let runtime = match backend::connect(&url, &options).await {
-        Ok(socket) => socket,
+        Ok(session) => session,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     tokio::spawn(async move {
