@@ -283,6 +283,17 @@ mod tests {
     }
 
     #[test]
+    fn exec_defaults_to_the_annotated_container() {
+        let mut two = pod(&["a", "b"], &[], json!([]));
+        assert!(stream_container(&two, "p", None).is_err());
+        two["metadata"] = json!({"annotations": {DEFAULT_CONTAINER: "b"}});
+        assert_eq!(stream_container(&two, "p", None).unwrap(), "b");
+        assert_eq!(stream_container(&two, "p", Some("a")).unwrap(), "a");
+        two["metadata"] = json!({"annotations": {DEFAULT_CONTAINER: "gone"}});
+        assert!(stream_container(&two, "p", Some("")).is_err(), "a stale annotation is not a container");
+    }
+
+    #[test]
     fn statuses_are_checked_as_the_kubelet_does() {
         let waiting =
             pod(&["x"], &[], json!([{"name": "x", "state": {"waiting": {"reason": "ContainerCreating"}}}]));

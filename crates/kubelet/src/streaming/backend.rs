@@ -64,9 +64,18 @@ pub async fn connect(url: &str, options: &Options) -> Result<RuntimeSession, Str
     let upgraded = hyper::upgrade::on(&mut response).await.map_err(|e| failed(&e))?;
     let (connection, incoming) =
         Connection::new(TokioIo::new(upgraded), Role::Client).map_err(|e| failed(&e))?;
+    open_streams(connection, incoming, options).await.map_err(|e| failed(&e))
+}
+
+/// Opens the session's streams on a SPDY connection to the runtime.
+pub(super) async fn open_streams(
+    connection: Connection,
+    incoming: Incoming,
+    options: &Options,
+) -> Result<RuntimeSession, tug_spdy::Error> {
     let open = async |kind: &str| {
         let headers = Headers::new().with("streamType", kind);
-        connection.open(headers, false).await.map_err(|e| failed(&e)).map(tug_spdy::Stream::into_parts)
+        connection.open(headers, false).await.map(tug_spdy::Stream::into_parts)
     };
     let mut outputs = Vec::new();
     // client-go's order: error, stdin, stdout, stderr, resize.

@@ -186,3 +186,102 @@ async fn find_container(
         .max_by_key(|c| (c.state() == ContainerState::ContainerRunning, c.created_at))
         .map(|c| c.id.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{Router, routing::any};
+
+    use super::*;
+    use crate::runtime::{
+        FakeRuntime,
+        proto::{ContainerConfig, ContainerMetadata, ImageSpec, PodSandboxConfig, PodSandboxMetadata},
+    };
+
+    /// A fake runtime with `ns/p`'s container `web` running.
+    async fn runtime() -> Arc<FakeRuntime> {
+        let runtime = Arc::new(FakeRuntime::new());
+        let metadata = PodSandboxMetadata { name: "p".into(), namespace: "ns".into(), ..Default::default() };
+        let sandbox_config = PodSandboxConfig { metadata: Some(metadata), ..Default::default() };
+        let sandbox = runtime.run_pod_sandbox(&sandbox_config, "").await.unwrap();
+        runtime.pull_image("busybox", None, None).await.unwrap();
+        let labels = [(POD_NAMESPACE_LABEL, "ns"), (POD_NAME_LABEL, "p"), (CONTAINER_NAME_LABEL, "web")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config = ContainerConfig {
+            metadata: Some(ContainerMetadata { name: "web".into(), attempt: 0 }),
+            image: Some(ImageSpec { image: "busybox".into(), ..Default::default() }),
+            labels,
+            ..Default::default()
+        };
+        let id = runtime.create_container(&sandbox, &config, &sandbox_config).await.unwrap();
+        runtime.start_container(&id).await.unwrap();
+        runtime
+    }
+
+    async fn ask(app: &Router, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut request = axum::http::Request::get(uri);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response =
+            tower::ServiceExt::oneshot(app.clone(), request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn refusals_are_plain_answers_before_any_upgrade() {
+        let fake = runtime().await;
+        let streaming = Arc::new(Streaming { runtime: fake.clone() });
+        let app = Router::new().route(
+            "/exec/{namespace}/{pod}/{container}",
+            any(move |path, query, request| serve(Some(streaming.clone()), Kind::Exec, path, query, request)),
+        );
+        let ws = [
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-protocol", "v5.channel.k8s.io"),
+        ];
+        let (status, body) = ask(&app, "/exec/ns/p/db?command=ls&stdout=true", &ws).await;
+        assert_eq!((status, body.as_str()), (StatusCode::NOT_FOUND, r#"container not found ("db")"#));
+        let (status, body) = ask(&app, "/exec/ns/p/web?command=ls", &ws).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::BAD_REQUEST, "you must specify at least 1 of stdin, stdout, stderr")
+        );
+        let (status, body) = ask(&app, "/exec/ns/p/web?stdout=1", &ws).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::BAD_REQUEST, "you must specify at least one command for the container")
+        );
+        let (status, body) = ask(&app, "/exec/ns/p/web?command=ls&stdout=1", &[]).await;
+        assert_eq!((status, body.as_str()), (StatusCode::BAD_REQUEST, "missing upgrade headers in request"));
+        let old = [
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-protocol", "channel.k8s.io"),
+        ];
+        let (status, body) = ask(&app, "/exec/ns/p/web?command=ls&stdout=1", &old).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("none of the requested subprotocols is supported"), "{body}");
+        // A request that would upgrade but arrives without a connection to take over.
+        let (status, _) = ask(&app, "/exec/ns/p/web?command=ls&stdout=1", &ws).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(!fake.calls().contains(&"Exec"), "no session is prepared for a refused request");
+
+        let (status, body) = ask(
+            &Router::new().route(
+                "/exec/{namespace}/{pod}/{container}",
+                any(|path, query, request| serve(None, Kind::Exec, path, query, request)),
+            ),
+            "/exec/ns/p/web?command=ls&stdout=1",
+            &ws,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("simulated node"), "{body}");
+    }
+}
