@@ -194,8 +194,9 @@ fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "line one\nline two\n");
 
-    // A terminal: kubectl needs one of its own, which script(1) gives it.
-    let command = format!("{} exec -ti shell -- sh", kubectl_bin().display());
+    // A terminal: kubectl needs one of its own, which script(1) gives it, sized so that the
+    // resize kubectl sends shows inside.
+    let command = format!("stty rows 33 cols 77; {} exec -ti shell -- sh", kubectl_bin().display());
     let mut child = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .env("KUBECONFIG", s.kubeconfig())
@@ -205,11 +206,12 @@ fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
         .spawn()
         .expect("script(1) runs (util-linux)");
     let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(b"echo $((6*7)); exit 4\n").expect("script reads its stdin");
+    stdin.write_all(b"stty size; echo $((6*7)); exit 4\n").expect("script reads its stdin");
     let out = finish(child, &["exec", "-ti"]);
     drop(stdin);
     let seen = text(&out.stdout);
     assert!(seen.contains("42"), "{seen}");
+    assert!(seen.contains("33 77"), "the terminal's size reaches the container: {seen}");
     assert_eq!(out.status.code(), Some(4), "{seen} {}", text(&out.stderr));
 
     // Attach to a container reading its stdin.
