@@ -120,8 +120,13 @@ async fn send(
     let method = request.method_ref().cloned().unwrap_or_default();
     let path = request.uri_ref().map(ToString::to_string).unwrap_or_default();
     let url = format!("https://{endpoint}{path}");
-    let method = method.as_str();
-    let verb = format!("{}{}", &method[..1], method[1..].to_ascii_lowercase());
+    // Go's wording: "Get", "Post".
+    let verb: String = method
+        .as_str()
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i == 0 { c } else { c.to_ascii_lowercase() })
+        .collect();
     let failed = |e: &dyn std::fmt::Display| ApiError::internal(format!("{verb} \"{url}\": {e}"));
     let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(endpoint))
         .await

@@ -155,6 +155,13 @@ mod tests {
 
         // kubectl, speaking v5.
         let mut kubectl = WebSocketStream::from_raw_socket(client_io, WsRole::Client, None).await;
+        // client-go pings every 5 s and gives up on a connection that stops answering.
+        kubectl.send(Message::Ping(Bytes::from_static(b"beat"))).await.unwrap();
+        let pong = tokio::time::timeout(std::time::Duration::from_secs(10), kubectl.next()).await;
+        assert!(
+            matches!(pong, Ok(Some(Ok(Message::Pong(ref data)))) if data.as_ref() == b"beat"),
+            "{pong:?}"
+        );
         kubectl.send(Message::Binary(frame(STDIN, b"line\n").into())).await.unwrap();
         kubectl.send(Message::Binary(vec![CLOSE, STDIN].into())).await.unwrap();
         let (mut channels, mut close) = (HashMap::<u8, Vec<u8>>::new(), None);
