@@ -194,6 +194,20 @@ fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "line one\nline two\n");
 
+    // kubectl cp: tar through exec both ways (binary data, stdin to its end).
+    let dir = tempfile::tempdir().expect("a scratch dir");
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.path().join("up.bin"), &payload).expect("writing the payload");
+    let local = dir.path().join("up.bin").display().to_string();
+    s.ok(&["cp", &local, "shell:/tmp/up.bin"]);
+    assert_eq!(
+        s.ok(&["exec", "shell", "--", "wc", "-c", "/tmp/up.bin"]).split_whitespace().next(),
+        Some("200000")
+    );
+    let back = dir.path().join("down.bin").display().to_string();
+    s.ok(&["cp", "shell:/tmp/up.bin", &back]);
+    assert!(std::fs::read(&back).expect("the copy back") == payload, "the file came back changed");
+
     // A terminal: kubectl needs one of its own, which script(1) gives it, sized so that the
     // resize kubectl sends shows inside.
     let command = format!("stty rows 33 cols 77; {} exec -ti shell -- sh", kubectl_bin().display());
