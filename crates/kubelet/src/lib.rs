@@ -49,4 +49,5 @@ pub mod pod_status;
 pub mod pods;
 pub mod runtime;
 pub mod sim;
+pub mod streaming;
 pub mod time;

@@ -14,6 +14,7 @@ use tug_kubelet::{
     pods,
     runtime::{CriRuntime, Runtime},
     sim::{ServeConfig, SimConfig, Simulator},
+    streaming::Streaming,
 };
 
 use crate::{
@@ -138,6 +139,7 @@ pub async fn run_node_until(
         log_dir: log_root.clone(),
         token: args.token.trim().to_string(),
         liveness: RunningContainers::follow(runtime.clone(), stopped.clone()),
+        streaming: Some(Arc::new(Streaming { runtime: runtime.clone() })),
     };
     let names = vec![spec.name.clone(), spec.internal_ip.to_string()];
     let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.node.kubelet_port));

@@ -4,8 +4,8 @@
 //! The connection is direct (upstream's model; a tunnel the agent opens, as k3s has for nodes
 //! behind NAT, would replace only [`dial`]). The agent's certificate is self-signed and not
 //! verified (upstream's default without `--kubelet-certificate-authority`); the API server
-//! proves itself with the join token as a bearer token. exec, attach and port-forward will
-//! reuse [`request`] with an upgrade.
+//! proves itself with the join token as a bearer token. exec, attach and port-forward send
+//! their request with [`upgrade`] and splice the two upgraded connections.
 
 use std::{sync::Arc, time::Duration};
 
@@ -59,33 +59,8 @@ pub async fn get(
     path_and_query: &str,
     token: &str,
 ) -> Result<hyper::Response<Incoming>, ApiError> {
-    let url = format!("https://{endpoint}{path_and_query}");
-    let failed = |e: &dyn std::fmt::Display| ApiError::internal(format!("Get \"{url}\": {e}"));
-    let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(endpoint))
-        .await
-        .map_err(|_| failed(&"dial tcp: i/o timeout"))?
-        .map_err(|e| failed(&format!("dial tcp {endpoint}: {e}")))?;
-    let _ = tcp.set_nodelay(true);
-    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h).trim_matches(['[', ']']);
-    let name = ServerName::try_from(host.to_string()).map_err(|e| failed(&e))?;
-    let config = client_config().map_err(|e| failed(&e))?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| failed(&format!("tls: {e}")))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| failed(&e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "kubelet connection ended with an error");
-        }
-    });
-    let request = hyper::Request::get(path_and_query)
-        .header(hyper::header::HOST, endpoint)
-        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .map_err(|e| failed(&e))?;
-    let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
+    let request = hyper::Request::get(path_and_query);
+    let response = send(endpoint, request, token).await?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -102,6 +77,82 @@ pub async fn get(
         }
         _ => ApiError::internal(format!("the node agent at {endpoint} answered {status}: {body}")),
     })
+}
+
+/// The request headers an upgrade carries on to the agent: the upgrade itself and the
+/// streaming protocols the client offers (WebSocket subprotocols, SPDY's
+/// `X-Stream-Protocol-Version`), as upstream's UpgradeAwareHandler passes them.
+const UPGRADE_HEADERS: [&str; 7] = [
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "x-stream-protocol-version",
+];
+
+/// Sends `method path_and_query` with the client's upgrade headers to the agent at `endpoint`
+/// and returns its answer whatever its status: a 101 whose connection
+/// [`hyper::upgrade::on`] yields, or an error the caller passes on as it came.
+pub async fn upgrade(
+    endpoint: &str,
+    method: &hyper::Method,
+    path_and_query: &str,
+    headers: &hyper::HeaderMap,
+    token: &str,
+) -> Result<hyper::Response<Incoming>, ApiError> {
+    let mut request = hyper::Request::builder().method(method.clone()).uri(path_and_query);
+    for (name, value) in headers {
+        if UPGRADE_HEADERS.contains(&name.as_str()) {
+            request = request.header(name, value);
+        }
+    }
+    send(endpoint, request, token).await
+}
+
+/// Dials the agent and sends one request on a connection of its own, which may be upgraded.
+async fn send(
+    endpoint: &str,
+    request: hyper::http::request::Builder,
+    token: &str,
+) -> Result<hyper::Response<Incoming>, ApiError> {
+    let method = request.method_ref().cloned().unwrap_or_default();
+    let path = request.uri_ref().map(ToString::to_string).unwrap_or_default();
+    let url = format!("https://{endpoint}{path}");
+    // Go's wording: "Get", "Post".
+    let verb: String = method
+        .as_str()
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i == 0 { c } else { c.to_ascii_lowercase() })
+        .collect();
+    let failed = |e: &dyn std::fmt::Display| ApiError::internal(format!("{verb} \"{url}\": {e}"));
+    let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(endpoint))
+        .await
+        .map_err(|_| failed(&"dial tcp: i/o timeout"))?
+        .map_err(|e| failed(&format!("dial tcp {endpoint}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h).trim_matches(['[', ']']);
+    let name = ServerName::try_from(host.to_string()).map_err(|e| failed(&e))?;
+    let config = client_config().map_err(|e| failed(&e))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| failed(&format!("tls: {e}")))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| failed(&e))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!(error = %e, "kubelet connection ended with an error");
+        }
+    });
+    let request = request
+        .header(hyper::header::HOST, endpoint)
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| failed(&e))?;
+    sender.send_request(request).await.map_err(|e| failed(&e))
 }
 
 fn client_config() -> Result<ClientConfig, rustls::Error> {

@@ -22,11 +22,12 @@ use std::{collections::HashMap, sync::Arc};
 use axum::{
     Extension, Router,
     body::{Body, Bytes},
-    extract::{Path, Query, State},
+    extract::{Path, Query, RawQuery, State},
     http::{HeaderMap, Method},
     response::Response,
     routing::any,
 };
+use hyper::upgrade::OnUpgrade;
 use serde_json::Value;
 use tug_api::{convert, resources::Resource, status::ApiError};
 use tug_store::KeyValue;
@@ -151,11 +152,17 @@ async fn core_handler(
     Path(rest): Path<String>,
     method: Method,
     Query(params): Query<Params>,
+    RawQuery(query): RawQuery,
     caller: Caller,
+    upgrade: Option<Extension<OnUpgrade>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Error> {
     let target = resolve(&state, "", "v1", &rest)?;
+    if stream::is_streaming(&target) {
+        let connect = stream::Connect { method, query, headers, upgrade: upgrade.map(|u| u.0) };
+        return stream::serve(state, target, params, connect).await;
+    }
     let body = read_body(body).await?;
     dispatch(state, target, method, params, caller.map(|c| c.0), headers, body).await
 }
@@ -260,9 +267,6 @@ async fn dispatch(
             Method::POST => token::request_token(state, target, headers, body).await,
             method => Err(token::not_allowed(&method)),
         };
-    }
-    if stream::is_streaming(&target) {
-        return stream::serve(state, target, params).await;
     }
     match (method, target.name.is_some()) {
         (Method::GET, false) if watching => watch::watch(state, target, params, headers).await,

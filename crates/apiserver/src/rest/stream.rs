@@ -1,13 +1,16 @@
 //! Subresources a node agent serves: `log`, `exec`, `attach` and `portforward` of pods.
 //! `log` is checked here as upstream's API server and kubelet check it, then proxied to the
-//! pod's node agent ([`super::kubelet`]) with its body streamed back; the others still get a
-//! clear error.
+//! pod's node agent ([`super::kubelet`]) with its body streamed back. `exec`, `attach` and
+//! `portforward` are checked as upstream's `*Location` functions check them, then their
+//! upgrade goes on to the agent, which speaks the streaming protocols; this side only splices.
 
 use axum::{
     body::Body,
-    http::header,
+    http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use hyper::{body::Incoming, upgrade::OnUpgrade};
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tug_api::status::ApiError;
 
@@ -17,6 +20,8 @@ use crate::{AppState, error::Error};
 /// The `PodLogOptions` the agent understands, passed on as they came.
 const LOG_OPTIONS: [&str; 7] =
     ["follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime", "limitBytes"];
+/// The annotation naming the container kubectl defaults to.
+const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
 /// Whether `target` is one of the streaming subresources.
 pub fn is_streaming(target: &Target) -> bool {
@@ -25,28 +30,101 @@ pub fn is_streaming(target: &Target) -> bool {
         && matches!(target.subresource.as_deref(), Some("log" | "exec" | "attach" | "portforward"))
 }
 
-pub async fn serve(state: AppState, target: Target, params: Params) -> Result<Response, Error> {
+/// What the client's connection brings besides the pod's name: the raw query (`command`
+/// repeats), its headers and, on HTTP/1.1, the connection an upgrade takes over.
+pub struct Connect {
+    pub method: Method,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub upgrade: Option<OnUpgrade>,
+}
+
+pub async fn serve(
+    state: AppState,
+    target: Target,
+    params: Params,
+    connect: Connect,
+) -> Result<Response, Error> {
     let (_, pod) = read_current(&state, &target).await?;
     let name = target.name.as_deref().unwrap_or_default();
     let sub = target.subresource.as_deref().unwrap_or_default();
     if sub == "log" {
         return logs(&state, &pod, name, &params).await;
     }
-    if let Some(container) = params.get("container")
-        && !names(&pod, &["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"])
-            .contains(&container.as_str())
-    {
-        return Err(
-            ApiError::bad_request(format!("container {container} is not valid for pod {name}")).into()
-        );
+    if connect.method != Method::GET && connect.method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource: {}",
+            connect.method
+        ))
+        .into());
     }
-    let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default();
-    let message = if node.is_empty() {
-        format!("pod {name} is not running on a node yet, so it has no {sub} to serve")
+    let namespace = pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+    // Upstream's ExecLocation, AttachLocation and PortForwardLocation: the container is checked
+    // (exec and attach) before the node.
+    let path = if sub == "portforward" {
+        format!("/portForward/{namespace}/{name}")
     } else {
-        format!("the node agent of node {node} does not serve {sub} yet")
+        let container = stream_container(&pod, name, params.get("container").map(String::as_str))?;
+        format!("/{sub}/{namespace}/{name}/{container}")
     };
-    Err(ApiError::bad_request(message).into())
+    let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default();
+    if node.is_empty() {
+        return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned")).into());
+    }
+    let node_object = read_node(&state, node).await?;
+    let endpoint = kubelet::endpoint(&node_object)
+        .ok_or_else(|| ApiError::internal(format!("node {node} reports no address for its kubelet")))?;
+    let path = match connect.query.as_deref().filter(|q| !q.is_empty()) {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let answer =
+        kubelet::upgrade(&endpoint, &connect.method, &path, &connect.headers, &state.kubelet_token).await?;
+    splice(answer, connect.upgrade)
+}
+
+/// The agent's answer as the client's: a 101 whose two upgraded connections are then copied
+/// into each other until either side closes (upstream's UpgradeAwareHandler), or any other
+/// answer as it came (the agent's refusal says why).
+fn splice(mut answer: hyper::Response<Incoming>, client: Option<OnUpgrade>) -> Result<Response, Error> {
+    if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (parts, body) = answer.into_parts();
+        return Ok(Response::from_parts(parts, Body::new(body)));
+    }
+    let Some(client) = client else {
+        return Err(ApiError::bad_request("the connection cannot be upgraded: use HTTP/1.1").into());
+    };
+    let agent = hyper::upgrade::on(&mut answer);
+    tokio::spawn(async move {
+        let (client, agent) = match tokio::try_join!(client, agent) {
+            Ok(both) => both,
+            Err(e) => {
+                tracing::debug!(error = %e, "a streaming upgrade did not complete");
+                return;
+            }
+        };
+        let (mut client, mut agent) = (TokioIo::new(client), TokioIo::new(agent));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut agent).await {
+            tracing::debug!(error = %e, "a streaming connection ended with an error");
+        }
+    });
+    let (parts, _) = answer.into_parts();
+    Ok(Response::from_parts(parts, Body::empty()))
+}
+
+/// The container of an exec or attach: the one asked for, else the one the
+/// `kubectl.kubernetes.io/default-container` annotation names, else upstream's defaulting.
+fn stream_container(pod: &Value, name: &str, container: Option<&str>) -> Result<String, Error> {
+    if container.is_none_or(str::is_empty)
+        && let Some(default) = pod
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(DEFAULT_CONTAINER))
+            .and_then(Value::as_str)
+        && names(pod, &["/spec/containers"]).contains(&default)
+    {
+        return Ok(default.to_string());
+    }
+    log_container(pod, name, container)
 }
 
 async fn logs(state: &AppState, pod: &Value, name: &str, params: &Params) -> Result<Response, Error> {
@@ -202,6 +280,17 @@ mod tests {
             message(log_container(&two, "p", Some("x")).unwrap_err()),
             "container x is not valid for pod p"
         );
+    }
+
+    #[test]
+    fn exec_defaults_to_the_annotated_container() {
+        let mut two = pod(&["a", "b"], &[], json!([]));
+        assert!(stream_container(&two, "p", None).is_err());
+        two["metadata"] = json!({"annotations": {DEFAULT_CONTAINER: "b"}});
+        assert_eq!(stream_container(&two, "p", None).unwrap(), "b");
+        assert_eq!(stream_container(&two, "p", Some("a")).unwrap(), "a");
+        two["metadata"] = json!({"annotations": {DEFAULT_CONTAINER: "gone"}});
+        assert!(stream_container(&two, "p", Some("")).is_err(), "a stale annotation is not a container");
     }
 
     #[test]

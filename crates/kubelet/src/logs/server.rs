@@ -11,10 +11,10 @@ use anyhow::{Context, Result};
 use axum::{
     Router,
     body::Body,
-    extract::{Path, RawQuery, State},
+    extract::{Path, RawQuery, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get},
 };
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -27,6 +27,8 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
 };
 use tokio::{net::TcpListener, sync::mpsc};
+
+use crate::streaming::{self, Kind, Streaming};
 
 use super::{
     cri::Options,
@@ -46,6 +48,9 @@ pub struct AgentServer {
     /// The bearer token the API server presents (the whole join token).
     pub token: String,
     pub liveness: Arc<dyn Liveness>,
+    /// exec and attach, when the agent has a container runtime (simulated nodes answer them
+    /// with an error).
+    pub streaming: Option<Arc<Streaming>>,
 }
 
 impl AgentServer {
@@ -70,6 +75,8 @@ impl AgentServer {
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
+            .route("/exec/{namespace}/{pod}/{container}", any(exec))
+            .route("/attach/{namespace}/{pod}/{container}", any(attach))
             .with_state(Arc::new(self))
     }
 }
@@ -110,6 +117,30 @@ async fn container_logs(
         rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
     });
     ([(header::CONTENT_TYPE, "text/plain")], Body::from_stream(body)).into_response()
+}
+
+async fn exec(
+    State(server): State<Arc<AgentServer>>,
+    path: Path<(String, String, String)>,
+    query: RawQuery,
+    request: Request,
+) -> Response {
+    if !authorized(request.headers(), &server.token) {
+        return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    }
+    streaming::serve(server.streaming.clone(), Kind::Exec, path, query, request).await
+}
+
+async fn attach(
+    State(server): State<Arc<AgentServer>>,
+    path: Path<(String, String, String)>,
+    query: RawQuery,
+    request: Request,
+) -> Response {
+    if !authorized(request.headers(), &server.token) {
+        return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    }
+    streaming::serve(server.streaming.clone(), Kind::Attach, path, query, request).await
 }
 
 /// Compares the bearer token in constant time.
@@ -221,9 +252,13 @@ mod tests {
         let path = files::run_file(root.path(), "ns", "p", "u1", "web", 0);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "2026-01-01T00:00:01Z stdout F a\n2026-01-01T00:00:02Z stderr F b\n").unwrap();
-        let app =
-            AgentServer { log_dir: root.path().into(), token: "s3cret".into(), liveness: Arc::new(Running) }
-                .router();
+        let app = AgentServer {
+            log_dir: root.path().into(),
+            token: "s3cret".into(),
+            liveness: Arc::new(Running),
+            streaming: None,
+        }
+        .router();
         let logs = "/containerLogs/ns/p/web";
         assert_eq!(get(&app, logs, None).await.0, StatusCode::UNAUTHORIZED);
         assert_eq!(get(&app, logs, Some("guess")).await.0, StatusCode::UNAUTHORIZED);

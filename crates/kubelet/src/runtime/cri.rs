@@ -235,6 +235,18 @@ impl Runtime for CriRuntime {
             field: "status",
         })
     }
+
+    async fn exec(&self, message: &proto::ExecRequest) -> Result<String> {
+        let id = message.container_id.clone();
+        let answer = self.runtime.clone().exec(request(message.clone())).await;
+        Ok(answer.map_err(|s| RuntimeError::call("Exec", &id, s))?.into_inner().url)
+    }
+
+    async fn attach(&self, message: &proto::AttachRequest) -> Result<String> {
+        let id = message.container_id.clone();
+        let answer = self.runtime.clone().attach(request(message.clone())).await;
+        Ok(answer.map_err(|s| RuntimeError::call("Attach", &id, s))?.into_inner().url)
+    }
 }
 
 /// `namespace/name` of a sandbox, for error messages.

@@ -97,6 +97,21 @@ impl State {
         format!("{:064x}", self.next_id)
     }
 
+    /// A URL on no streaming server, for a running container (as containerd refuses others).
+    fn streaming_url(&self, call: &'static str, id: &str) -> Result<String> {
+        match self.containers.get(id) {
+            Some((container, _)) if container.state() == ContainerState::ContainerRunning => {
+                Ok(format!("http://127.0.0.1:0/{}/{id}", call.to_ascii_lowercase()))
+            }
+            Some(_) => Err(RuntimeError::call(
+                call,
+                id,
+                tonic::Status::failed_precondition(format!("container {id} is not running")),
+            )),
+            None => Err(RuntimeError::call(call, id, not_found("container", id))),
+        }
+    }
+
     fn image_ref(&self, image: &str) -> String {
         use sha2::Digest as _;
         format!("sha256:{}", hex::encode(sha2::Sha256::digest(image.as_bytes())))
@@ -354,6 +369,16 @@ impl Runtime for FakeRuntime {
             Some((_, status)) => Ok(status.clone()),
             None => Err(RuntimeError::call("ContainerStatus", id, not_found("container", id))),
         }
+    }
+
+    async fn exec(&self, request: &super::proto::ExecRequest) -> Result<String> {
+        let state = self.enter("Exec", &request.container_id)?;
+        state.streaming_url("Exec", &request.container_id)
+    }
+
+    async fn attach(&self, request: &super::proto::AttachRequest) -> Result<String> {
+        let state = self.enter("Attach", &request.container_id)?;
+        state.streaming_url("Attach", &request.container_id)
     }
 }
 

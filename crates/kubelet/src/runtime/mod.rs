@@ -71,4 +71,11 @@ pub trait Runtime: Send + Sync {
     async fn remove_container(&self, id: &str) -> Result<()>;
     async fn list_containers(&self, filter: Option<ContainerFilter>) -> Result<Vec<Container>>;
     async fn container_status(&self, id: &str) -> Result<ContainerStatus>;
+
+    // Streaming: the runtime prepares the session and answers with a URL on its own streaming
+    // server, which the agent's exec and attach endpoints then connect to.
+    /// Prepares running `cmd` in a running container; returns the URL that runs it.
+    async fn exec(&self, request: &proto::ExecRequest) -> Result<String>;
+    /// Prepares joining a running container's own stdio; returns the URL that joins it.
+    async fn attach(&self, request: &proto::AttachRequest) -> Result<String>;
 }
