@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod plan;
+pub mod probes;
 pub mod worker;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

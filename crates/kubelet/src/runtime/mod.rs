@@ -16,8 +16,8 @@ pub use cri::CriRuntime;
 pub use error::RuntimeError;
 pub use fake::FakeRuntime;
 use proto::{
-    Container, ContainerConfig, ContainerFilter, ContainerStatus, Image, PodSandbox, PodSandboxConfig,
-    PodSandboxFilter, PodSandboxStatus, RuntimeStatus, VersionResponse,
+    Container, ContainerConfig, ContainerFilter, ContainerStatus, ExecSyncResponse, Image, PodSandbox,
+    PodSandboxConfig, PodSandboxFilter, PodSandboxStatus, RuntimeStatus, VersionResponse,
 };
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
@@ -71,4 +71,11 @@ pub trait Runtime: Send + Sync {
     async fn remove_container(&self, id: &str) -> Result<()>;
     async fn list_containers(&self, filter: Option<ContainerFilter>) -> Result<Vec<Container>>;
     async fn container_status(&self, id: &str) -> Result<ContainerStatus>;
+
+    // Probes and lifecycle hooks.
+    /// Runs `cmd` in a running container and waits for it (CRI `ExecSync`), for exec probes
+    /// and hooks. `timeout` of zero means none; past it the call fails with gRPC's
+    /// `DeadlineExceeded` ([`RuntimeError::code`]). A command that runs and exits non-zero is an
+    /// answer, not an error: see `exit_code`.
+    async fn exec_sync(&self, id: &str, cmd: &[String], timeout: Duration) -> Result<ExecSyncResponse>;
 }
