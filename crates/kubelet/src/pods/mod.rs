@@ -3,9 +3,12 @@
 //! status when it changes, and on deletion stops it within its grace period and deletes the
 //! pod object with grace 0, as upstream's kubelet.
 //!
-//! [`plan`] decides (pure), [`config`] builds CRI configs (pure), [`worker`] makes the calls.
+//! [`plan`] decides (pure), [`config`] builds CRI configs (pure), [`worker`] makes the calls;
+//! [`probes`] run each container's probes in tasks of their own and wake the pod's task when a
+//! result changes; [`hooks`] runs postStart and preStop handlers.
 
 pub mod config;
+pub mod hooks;
 pub mod plan;
 pub mod probes;
 pub mod worker;
@@ -152,6 +155,8 @@ async fn pod_task(
 ) {
     let mut last = updates.borrow().clone();
     let mut posted: Option<Value> = None;
+    // Probe results and their events arrive between syncs.
+    let probed = worker.wakeups();
     loop {
         let current = updates.borrow_and_update().clone();
         if current.is_some() {
@@ -196,6 +201,7 @@ async fn pod_task(
         tokio::select! {
             _ = shutdown.changed() => return,
             changed = updates.changed() => if changed.is_err() { return },
+            () = probed.notified() => {}
             () = tokio::time::sleep(RESYNC) => {}
         }
     }
