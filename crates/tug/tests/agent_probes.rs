@@ -143,6 +143,19 @@ fn probes_and_hooks_run_on_the_agents_containerd() {
         ),
     );
 
+    // An exec probe that outlives its timeout fails as timed out.
+    apply(
+        server,
+        &pod(
+            "timeout",
+            json!({
+                "name": "main", "image": busybox,
+                "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+                "readinessProbe": {"exec": {"command": ["sleep", "5"]}, "timeoutSeconds": 1, "periodSeconds": 2},
+            }),
+        ),
+    );
+
     // READY 0/1, then 1/1 after /readyz/pass, then 0/1 again after /readyz/fail.
     wait_ready(server, "ready", "0/1");
     let conditions = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} \
@@ -164,12 +177,15 @@ fn probes_and_hooks_run_on_the_agents_containerd() {
     wait_ready(server, "ready", "0/1");
     assert_eq!(columns(server, "ready").map(|c| c.2), Some(0), "readiness never restarts");
 
-    // Liveness: healthy at first, then killed and restarted once /healthz fails.
+    // Liveness: healthy at first, then killed and restarted once /healthz fails. (A busy
+    // machine may have restarted it already, before the server listened: count from here.)
     wait_ready(server, "live", "1/1");
-    let first = container_field(server, "live", "containerID");
+    let (first, before) =
+        (container_field(server, "live", "containerID"), columns(server, "live").map(|c| c.2));
     post(&pod_ip(server, "live"), "/healthz/fail");
     poll("pod live restarted after failing its liveness probe", || {
-        columns(server, "live").filter(|(r, s, n)| *n >= 1 && s == "Running" && r == "1/1").map(drop)
+        let (ready, status, restarts) = columns(server, "live")?;
+        (Some(restarts) > before && status == "Running" && ready == "1/1").then_some(())
     });
     assert_ne!(container_field(server, "live", "containerID"), first);
     wait_event(
@@ -205,6 +221,9 @@ fn probes_and_hooks_run_on_the_agents_containerd() {
         "hooked",
         "Warning Unhealthy: Readiness probe failed: cat: can't open '/tmp/ready': No such file or directory",
     );
+
+    wait_event(server, "timeout", "Warning Unhealthy: Readiness probe failed: command \"sleep 5\" timed out");
+    assert_eq!(columns(server, "timeout").map(|c| c.0), Some("0/1".to_string()));
 
     // preStop: an httpGet to this test process, before the container is stopped.
     let listener = TcpListener::bind("0.0.0.0:0").unwrap();
