@@ -169,6 +169,14 @@ fn probes_and_hooks_run_on_the_agents_containerd() {
         "ready",
         "Warning Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503",
     );
+    // Repeats count up on one Event, as upstream's event correlator.
+    let counts = "jsonpath={range .items[?(@.reason==\"Unhealthy\")]}{.involvedObject.name}={.count} {end}";
+    poll("the repeated readiness failures of pod ready count up on one Event", || {
+        let counts = server.ok(&["get", "events", "-o", counts]);
+        let ready: Vec<&str> = counts.split_whitespace().filter(|c| c.starts_with("ready=")).collect();
+        (ready.len() == 1 && ready[0].trim_start_matches("ready=").parse::<u32>().is_ok_and(|n| n >= 2))
+            .then_some(())
+    });
     let ip = pod_ip(server, "ready");
     post(&ip, "/readyz/pass");
     wait_ready(server, "ready", "1/1");
