@@ -284,6 +284,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn https_accepts_any_certificate() {
+        let tls = crate::logs::server::tls_config(vec!["not-the-host.example".into()]).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await.unwrap();
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).await.unwrap();
+            stream.write_all(b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+            stream.shutdown().await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        let get = Get { scheme: "https".into(), ..get(port, "/livez", &[]) };
+        let answer = get.send("probe", Duration::from_secs(5)).await.unwrap();
+        assert_eq!(answer.status, 302);
+        assert!(server.await.unwrap().starts_with("GET /livez HTTP/1.1"));
+    }
+
+    #[tokio::test]
     async fn failures_read_as_go_reports_them() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
