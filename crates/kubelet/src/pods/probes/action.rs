@@ -84,12 +84,7 @@ pub async fn run(
         };
     }
     if let Some(action) = &probe.http_get {
-        let get = http_get(action, container, pod_ip)?;
-        return Ok(match get.send("probe", timeout).await {
-            Ok(answer) if (200..400).contains(&answer.status) => (Outcome::Success, answer.body),
-            Ok(answer) => (Outcome::Failure, format!("HTTP probe failed with statuscode: {}", answer.status)),
-            Err(e) => (Outcome::Failure, e),
-        });
+        return Ok(http_probe(http_get(action, container, pod_ip)?, timeout).await);
     }
     if let Some(action) = &probe.tcp_socket {
         let port = resolve_port(&action.port, container)?;
@@ -111,6 +106,39 @@ pub async fn run(
         return Ok(grpc::check(pod_ip, port, &service, timeout).await);
     }
     Err(format!("missing probe handler for container {}", container.name))
+}
+
+/// Redirects followed at most, as Go's client.
+const MAX_REDIRECTS: usize = 10;
+
+/// An HTTP probe as upstream's: 200-399 passes; redirects to the same host are followed (up
+/// to ten), one elsewhere is not and passes with a warning, as does any 3xx left unfollowed;
+/// the timeout covers the whole exchange.
+async fn http_probe(mut get: http::Get, timeout: Duration) -> (Outcome, String) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let host = get.host.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        let left =
+            deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(1));
+        let answer = match get.send("probe", left).await {
+            Ok(answer) => answer,
+            Err(e) => return (Outcome::Failure, e),
+        };
+        match answer.status {
+            200..=299 => return (Outcome::Success, answer.body),
+            301 | 302 | 303 | 307 | 308 => match answer.location.as_deref().and_then(|l| get.redirect(l)) {
+                Some(next) if next.host == host => get = next,
+                _ => return redirect_warning(&answer.body),
+            },
+            300..=399 => return redirect_warning(&answer.body),
+            status => return (Outcome::Failure, format!("HTTP probe failed with statuscode: {status}")),
+        }
+    }
+    (Outcome::Failure, format!("Get {:?}: stopped after {MAX_REDIRECTS} redirects", get.url()))
+}
+
+fn redirect_warning(body: &str) -> (Outcome, String) {
+    (Outcome::Warning, format!("Probe terminated redirects, Response body: {body}"))
 }
 
 #[cfg(test)]
@@ -183,6 +211,56 @@ mod tests {
             assert_eq!(super::run(fake.as_ref(), &p, &c, &id, "").await, Ok((outcome, output.to_string())));
         }
         assert_eq!(fake.execs().len(), 3);
+    }
+
+    /// A server answering each connection's request by its path.
+    async fn serve(answer: fn(&str) -> String) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let path = request.split(' ').nth(1).unwrap_or("/").to_string();
+                let _ = stream.write_all(answer(&path).as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn http_probes_follow_local_redirects_only() {
+        let port = serve(|path| match path {
+            "/ok" => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".into(),
+            "/moved" => "HTTP/1.1 302 Found\r\nlocation: /broken\r\ncontent-length: 0\r\n\r\n".into(),
+            "/away" => {
+                "HTTP/1.1 301 Moved\r\nlocation: http://elsewhere.example/\r\ncontent-length: 4\r\n\r\ngone"
+                    .into()
+            }
+            "/loop" => "HTTP/1.1 307 Again\r\nlocation: /loop\r\ncontent-length: 0\r\n\r\n".into(),
+            _ => "HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n".into(),
+        })
+        .await;
+        let fake = FakeRuntime::new();
+        let c = container(serde_json::json!([]));
+        let probe_path = |path: &str| probe(serde_json::json!({"httpGet": {"port": port, "path": path}}));
+        let run = |path: &'static str| {
+            let p = probe_path(path);
+            let (fake, c) = (&fake, &c);
+            async move { super::run(fake, &p, c, "id", "127.0.0.1").await.unwrap() }
+        };
+        assert_eq!(run("/ok").await, (Outcome::Success, "ok".into()));
+        assert_eq!(run("/moved").await, (Outcome::Failure, "HTTP probe failed with statuscode: 500".into()));
+        assert_eq!(
+            run("/away").await,
+            (Outcome::Warning, "Probe terminated redirects, Response body: gone".into())
+        );
+        assert_eq!(
+            run("/loop").await,
+            (Outcome::Failure, format!("Get \"http://127.0.0.1:{port}/loop\": stopped after 10 redirects"))
+        );
     }
 
     #[tokio::test]

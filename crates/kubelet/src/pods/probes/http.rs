@@ -34,11 +34,12 @@ pub struct Get {
     pub headers: Vec<(String, String)>,
 }
 
-/// The answer: status code and the start of the body.
+/// The answer: status code, the start of the body, and where a redirect points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
     pub body: String,
+    pub location: Option<String>,
 }
 
 impl Get {
@@ -50,6 +51,27 @@ impl Get {
             format!("/{}", self.path)
         };
         format!("{}://{}{path}", self.scheme, self.authority())
+    }
+
+    /// The GET a redirect to `location` asks for (absolute, or relative to this URL), with the
+    /// same headers but `Host`, as Go's client follows one; `None` if it cannot be parsed.
+    pub fn redirect(&self, location: &str) -> Option<Get> {
+        let mut next = self.clone();
+        next.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
+        if location.contains("://") {
+            let uri = location.parse::<http::Uri>().ok()?;
+            next.scheme = uri.scheme_str()?.to_ascii_lowercase();
+            next.host = uri.host()?.trim_start_matches('[').trim_end_matches(']').to_string();
+            next.port = uri.port_u16().unwrap_or(if next.scheme == "https" { 443 } else { 80 });
+            next.path = uri.path_and_query().map_or_else(|| "/".into(), |p| p.as_str().to_string());
+        } else if location.starts_with('/') {
+            next.path = location.to_string();
+        } else {
+            let path = self.path.split('?').next().unwrap_or_default();
+            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            next.path = format!("{dir}/{location}");
+        }
+        Some(next)
     }
 
     fn authority(&self) -> String {
@@ -139,6 +161,8 @@ where
         }
     };
     let status = response.status().as_u16();
+    let location =
+        response.headers().get(http::header::LOCATION).and_then(|l| l.to_str().ok()).map(str::to_string);
     let mut body = response.into_body();
     let mut bytes = Vec::new();
     while bytes.len() < MAX_BODY {
@@ -157,7 +181,7 @@ where
     }
     driver.abort();
     bytes.truncate(MAX_BODY);
-    Ok(Answer { status, body: String::from_utf8_lossy(&bytes).into_owned() })
+    Ok(Answer { status, body: String::from_utf8_lossy(&bytes).into_owned(), location })
 }
 
 /// Go's `dial tcp` errors for the common failures.
@@ -267,7 +291,7 @@ mod tests {
             .send("probe", Duration::from_secs(5))
             .await
             .unwrap();
-        assert_eq!(answer, Answer { status: 500, body: "sick".into() });
+        assert_eq!(answer, Answer { status: 500, body: "sick".into(), location: None });
         let request = seen.await.unwrap().to_ascii_lowercase();
         assert!(request.starts_with("get /healthz?x=1 http/1.1\r\n"), "{request}");
         for header in ["user-agent: kube-probe/1.35", "accept: */*", "x-probe: yes", "connection: close"] {
@@ -281,6 +305,19 @@ mod tests {
         let request = seen.await.unwrap().to_ascii_lowercase();
         assert!(request.contains("user-agent: mine") && !request.contains("accept:"), "{request}");
         assert!(request.contains("host: example.com"), "{request}");
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_request() {
+        let from = get(8080, "/a/b?x=1", &[("Host", "h"), ("X", "y")]);
+        let next = from.redirect("/c").unwrap();
+        assert_eq!(
+            (next.url(), next.headers.clone()),
+            ("http://127.0.0.1:8080/c".into(), vec![("X".into(), "y".into())])
+        );
+        assert_eq!(from.redirect("d?z").unwrap().url(), "http://127.0.0.1:8080/a/d?z");
+        assert_eq!(from.redirect("https://other:8443/e").unwrap().url(), "https://other:8443/e");
+        assert_eq!(from.redirect("http://[fd00::1]/").unwrap().url(), "http://[fd00::1]:80/");
     }
 
     #[tokio::test]

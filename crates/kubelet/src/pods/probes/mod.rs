@@ -58,6 +58,8 @@ impl Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Success,
+    /// A success with something to report (an HTTP redirect not followed).
+    Warning,
     Failure,
 }
 

@@ -70,6 +70,7 @@ impl Thresholds {
 
     /// Counts `outcome`; returns the new standing once its threshold is reached.
     pub fn record(&mut self, outcome: Outcome) -> Option<Standing> {
+        let outcome = if outcome == Outcome::Warning { Outcome::Success } else { outcome };
         if self.last == Some(outcome) {
             self.run += 1;
         } else {
@@ -210,8 +211,14 @@ impl Prober {
         .await;
         let outcome = match ran {
             Ok((outcome, output)) => {
-                if outcome == Outcome::Failure {
-                    self.note("Unhealthy", format!("{} probe failed: {output}", kind.name()));
+                match outcome {
+                    Outcome::Failure => {
+                        self.note("Unhealthy", format!("{} probe failed: {output}", kind.name()))
+                    }
+                    Outcome::Warning => {
+                        self.note("ProbeWarning", format!("{} probe warning: {output}", kind.name()))
+                    }
+                    Outcome::Success => {}
                 }
                 outcome
             }
