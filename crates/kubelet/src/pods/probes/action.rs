@@ -67,7 +67,7 @@ pub async fn run(
 ) -> Result<(Outcome, String), String> {
     let timeout = timeout(probe);
     if let Some(exec) = &probe.exec {
-        let command = exec.command.clone().unwrap_or_default();
+        let command = expand_static(exec.command.as_deref().unwrap_or_default(), container);
         return match runtime.exec_sync(container_id, &command, timeout).await {
             Ok(answer) => {
                 let mut output = answer.stdout;
@@ -106,6 +106,46 @@ pub async fn run(
         return Ok(grpc::check(pod_ip, port, &service, timeout).await);
     }
     Err(format!("missing probe handler for container {}", container.name))
+}
+
+/// An exec probe's command with `$(NAME)` replaced by the container's env `value`s (an env
+/// var set from elsewhere stands for the empty string) and `$$` by `$`, as upstream's
+/// `ExpandContainerCommandOnlyStatic`; unknown or unclosed references stay as written.
+pub fn expand_static(command: &[String], container: &Container) -> Vec<String> {
+    let env: std::collections::HashMap<&str, &str> = container
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.as_str(), e.value.as_deref().unwrap_or_default()))
+        .collect();
+    command.iter().map(|arg| expand(arg, &env)).collect()
+}
+
+fn expand(arg: &str, env: &std::collections::HashMap<&str, &str>) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(reference) = after.strip_prefix('(')
+            && let Some(end) = reference.find(')')
+        {
+            let name = &reference[..end];
+            match env.get(name) {
+                Some(value) => out.push_str(value),
+                None => out.push_str(&format!("$({name})")),
+            }
+            rest = &reference[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Redirects followed at most, as Go's client.
@@ -154,6 +194,17 @@ mod tests {
 
     fn probe(json: serde_json::Value) -> Probe {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn exec_commands_expand_static_env() {
+        let c: Container = serde_json::from_value(serde_json::json!({"name": "main", "env": [
+            {"name": "FILE", "value": "/tmp/ok"},
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ]}))
+        .unwrap();
+        let cmd = ["cat", "$(FILE)", "[$(POD)]", "$(NOPE)", "$$(FILE)", "$(FILE", "a$b"].map(String::from);
+        assert_eq!(expand_static(&cmd, &c), ["cat", "/tmp/ok", "[]", "$(NOPE)", "$(FILE)", "$(FILE", "a$b"]);
     }
 
     #[test]
