@@ -186,6 +186,9 @@ pub struct StatusInputs<'a> {
     /// What the probes say of running containers that have probes, by name; others are
     /// started and ready while they run.
     pub health: &'a HashMap<String, Health>,
+    /// Runs whose start failed after they ran (postStart), by container name with the run's
+    /// id: shown waiting with the reason until the next run, as upstream's reason cache.
+    pub failed_starts: &'a HashMap<String, (String, Waiting)>,
 }
 
 /// `initContainerStatuses` and `containerStatuses`.
@@ -281,6 +284,11 @@ fn status(
                         inputs.pod_ref
                     )),
                 };
+                status.last_state = Some(done);
+            } else if let Some((_, why)) =
+                inputs.failed_starts.get(&c.name).filter(|(id, _)| restarts && *id == latest.id)
+            {
+                status.state = State::Waiting { reason: why.reason.clone(), message: why.message.clone() };
                 status.last_state = Some(done);
             } else {
                 // A completed init container counts as ready (the Initialized condition).
@@ -400,6 +408,7 @@ mod tests {
             backoff: None,
             terminal: false,
             health: &health,
+            failed_starts: &HashMap::new(),
         };
         let running = observed(&[("a", vec![run(0, RunState::Running { started_at: t(1) })])]);
         let (_, s) = statuses(&inputs, &[], &main, &running, t(2));
@@ -430,6 +439,7 @@ mod tests {
             backoff: Some(&backoff),
             terminal: false,
             health: &health,
+            failed_starts: &HashMap::new(),
         };
         let obs = observed(&[("a", vec![run(1, exited(1, 10)), run(0, exited(1, 5))])]);
         let (_, s) = statuses(&inputs, &[], &main, &obs, t(12));

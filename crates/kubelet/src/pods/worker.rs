@@ -69,6 +69,8 @@ pub struct PodWorker {
     killed: HashSet<String>,
     /// When each run started, on tokio's clock, for the probes' initial delays.
     run_starts: HashMap<String, tokio::time::Instant>,
+    /// The last run of each container whose postStart hook failed, and why.
+    failed_starts: HashMap<String, (String, Waiting)>,
 }
 
 /// Minimum time a container is given to stop, as upstream's `minimumGracePeriodInSeconds`.
@@ -161,6 +163,7 @@ impl PodWorker {
             backoff_reported: HashSet::new(),
             killed: HashSet::new(),
             run_starts: HashMap::new(),
+            failed_starts: HashMap::new(),
         }
     }
 
@@ -257,6 +260,8 @@ impl PodWorker {
             return Ok(());
         };
         tracing::warn!("{message}");
+        let why = Waiting { reason: "PostStartHookError".into(), message: Some(message) };
+        self.failed_starts.insert(container.name.clone(), (id.to_string(), why));
         let path = field_path(false, &container.name);
         self.note(true, "FailedPostStartHook", "PostStartHook failed".into(), path.clone());
         self.note(false, "Killing", "FailedPostStartHook".into(), path);
@@ -580,6 +585,7 @@ impl PodWorker {
             backoff: Some(&self.backoff),
             terminal,
             health: &health,
+            failed_starts: &self.failed_starts,
         };
         let (init_statuses, statuses) = plan::statuses(&inputs, &init, &containers, &seen.observed, now);
         let initialized = pod_status::is_initialized(&init_statuses, &statuses);
@@ -862,7 +868,12 @@ mod tests {
         }));
         // A failing postStart hook kills the run; the next sync starts another.
         let status = worker.sync(&pod, false, Timestamp::now()).await.unwrap();
-        assert!(matches!(&status.container_statuses[0].state, State::Terminated(t) if t.exit_code == 137));
+        let c = &status.container_statuses[0];
+        let State::Waiting { reason, message } = &c.state else { panic!("{c:?}") };
+        assert_eq!(reason, "PostStartHookError");
+        let message = message.as_deref().unwrap_or_default();
+        assert!(message.starts_with("Exec lifecycle hook ([hello]) for Container \"main\""), "{message}");
+        assert_eq!(c.last_state.as_ref().map(|t| t.exit_code), Some(137));
         let notes = worker.take_notes();
         let reasons: Vec<(&str, &str)> = notes.iter().map(|n| (n.reason, n.message.as_str())).collect();
         assert!(reasons.contains(&("FailedPostStartHook", "PostStartHook failed")), "{reasons:?}");
