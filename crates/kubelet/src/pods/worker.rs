@@ -631,7 +631,9 @@ impl PodWorker {
             let found = all.iter().find(|(_, c)| &c.name == name);
             let init = found.is_some_and(|(init, _)| *init);
             self.note(false, "Killing", format!("Stopping container {name}"), field_path(init, name));
-            stops.push((found.map(|(_, c)| *c), run.id.clone()));
+            // Only a running container gets its preStop hook; one never started is just removed.
+            let running = matches!(run.state, RunState::Running { .. });
+            stops.push((found.filter(|_| running).map(|(_, c)| *c), run.id.clone()));
         }
         let pod_ip = seen.pod_ip.clone().unwrap_or_default();
         let runtime = self.runtime.clone();
