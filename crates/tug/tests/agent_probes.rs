@@ -136,7 +136,7 @@ fn probes_and_hooks_run_on_the_agents_containerd() {
             "hooked",
             json!({
                 "name": "main", "image": busybox,
-                "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 2; cp /tmp/started /tmp/ready; sleep 3600 & wait"],
+                "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3; cp /tmp/started /tmp/ready; sleep 3600 & wait"],
                 "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo up > /tmp/started"]}}},
                 "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1},
             }),
