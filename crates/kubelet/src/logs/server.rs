@@ -160,7 +160,7 @@ fn form_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 /// A self-signed serving certificate for `names`.
-fn tls_config(names: Vec<String>) -> Result<Arc<ServerConfig>> {
+pub(crate) fn tls_config(names: Vec<String>) -> Result<Arc<ServerConfig>> {
     let key = rcgen::KeyPair::generate().context("generating the serving key")?;
     let params = rcgen::CertificateParams::new(names).context("certificate names")?;
     let cert = params.self_signed(&key).context("self-signing the serving certificate")?;

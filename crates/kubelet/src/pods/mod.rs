@@ -3,26 +3,31 @@
 //! status when it changes, and on deletion stops it within its grace period and deletes the
 //! pod object with grace 0, as upstream's kubelet.
 //!
-//! [`plan`] decides (pure), [`config`] builds CRI configs (pure), [`worker`] makes the calls.
+//! [`plan`] decides (pure), [`config`] builds CRI configs (pure), [`worker`] makes the calls;
+//! [`probes`] run each container's probes in tasks of their own and wake the pod's task when a
+//! result changes; [`hooks`] runs postStart and preStop handlers.
 
 pub mod config;
+mod events;
+pub mod hooks;
 pub mod plan;
+pub mod probes;
 pub mod worker;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, Client,
-    api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions},
+    api::{DeleteParams, Patch, PatchParams, Preconditions},
     runtime::{WatchStreamExt, watcher},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 pub use worker::NodeContext;
-use worker::{Note, PodWorker};
+use worker::PodWorker;
 
 use crate::runtime::Runtime;
 
@@ -37,6 +42,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let node = Arc::new(node);
+    let recorder = events::Recorder::start(client.clone(), &node.node_name);
     let pods: Api<Pod> = Api::all(client.clone());
     let selector = format!("spec.nodeName={}", node.node_name);
     let mut events = watcher(pods, watcher::Config::default().fields(&selector)).default_backoff().boxed();
@@ -59,7 +65,8 @@ pub async fn run(
                         let (tx, rx) = watch::channel(Some(pod));
                         workers.insert(uid, tx);
                         let worker = PodWorker::new(runtime.clone(), node.clone());
-                        tokio::spawn(pod_task(client.clone(), node.clone(), worker, rx, shutdown.clone()));
+                        let task = pod_task(client.clone(), recorder.clone(), worker, rx, shutdown.clone());
+                        tokio::spawn(task);
                     }
                 }
             }
@@ -98,59 +105,18 @@ fn is_finished(pod: &Pod) -> bool {
     matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
-/// Posts `notes` about `pod` as core/v1 Events from the kubelet (source `kubelet` on the
-/// node), as upstream's kubelet records them; best effort, in the background.
-fn post_notes(client: &Client, node: &str, pod: &Pod, notes: Vec<Note>) {
-    if notes.is_empty() {
-        return;
-    }
-    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let api: Api<Event> = Api::namespaced(client.clone(), &namespace);
-    let node = node.to_string();
-    tokio::spawn(async move {
-        for note in notes {
-            let now = Timestamp::now();
-            let event: Event = match serde_json::from_value(json!({
-                "metadata": {"name": format!("{name}.{:x}", now.as_nanosecond()), "namespace": namespace},
-                "involvedObject": {
-                    "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name, "uid": uid,
-                    "fieldPath": note.field_path,
-                },
-                "reason": note.reason,
-                "message": note.message,
-                "type": if note.warning { "Warning" } else { "Normal" },
-                "source": {"component": "kubelet", "host": node},
-                "firstTimestamp": crate::time::rfc3339(now),
-                "lastTimestamp": crate::time::rfc3339(now),
-                "count": 1,
-                "reportingComponent": "kubelet",
-                "reportingInstance": node,
-            })) {
-                Ok(event) => event,
-                Err(err) => {
-                    tracing::debug!("building an event: {err}");
-                    continue;
-                }
-            };
-            if let Err(err) = api.create(&PostParams::default(), &event).await {
-                tracing::debug!("recording event {} of pod {name}: {err}", note.reason);
-            }
-        }
-    });
-}
-
 /// One pod's life on this node. Ends once the pod is stopped and deleted.
 async fn pod_task(
     client: Client,
-    node: Arc<NodeContext>,
+    recorder: events::Recorder,
     mut worker: PodWorker,
     mut updates: watch::Receiver<Option<Pod>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut last = updates.borrow().clone();
     let mut posted: Option<Value> = None;
+    // Probe results and their events arrive between syncs.
+    let probed = worker.wakeups();
     loop {
         let current = updates.borrow_and_update().clone();
         if current.is_some() {
@@ -165,7 +131,7 @@ async fn pod_task(
             let grace =
                 if current.is_none() { 0 } else { pod.metadata.deletion_grace_period_seconds.unwrap_or(30) };
             let stopped = stop_and_delete(&api, &mut worker, &pod, grace.max(0) as u64).await;
-            post_notes(&client, &node.node_name, &pod, worker.take_notes());
+            recorder.record(&pod, worker.take_notes());
             match stopped {
                 Ok(()) => return,
                 Err(err) => tracing::warn!("stopping pod {name}: {err:#}"),
@@ -173,7 +139,7 @@ async fn pod_task(
         } else {
             let finished = is_finished(&pod);
             let synced = worker.sync(&pod, finished, Timestamp::now()).await;
-            post_notes(&client, &node.node_name, &pod, worker.take_notes());
+            recorder.record(&pod, worker.take_notes());
             match synced {
                 Ok(status) => {
                     let patch = status.to_patch();
@@ -195,6 +161,7 @@ async fn pod_task(
         tokio::select! {
             _ = shutdown.changed() => return,
             changed = updates.changed() => if changed.is_err() { return },
+            () = probed.notified() => {}
             () = tokio::time::sleep(RESYNC) => {}
         }
     }

@@ -6,6 +6,7 @@ use std::{collections::HashMap, time::Duration};
 
 use jiff::Timestamp;
 
+use super::probes::Health;
 use crate::{
     pod_status::{ContainerStatus, RestartPolicy, State, Terminated},
     time::after,
@@ -23,6 +24,16 @@ pub struct Run {
     pub state: RunState,
     /// The image's id as the runtime reports it (`imageID`).
     pub image_ref: String,
+    /// Stopped by the kubelet for a failed liveness or startup probe: started again unless
+    /// the policy is `Never`, whatever its exit code, as upstream.
+    pub killed: bool,
+}
+
+impl Run {
+    /// Whether this run, once exited with `exit_code`, is followed by another under `policy`.
+    pub fn restarts(&self, policy: RestartPolicy, exit_code: i32) -> bool {
+        policy.restarts(exit_code) || (self.killed && policy != RestartPolicy::Never)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,8 +155,8 @@ pub fn plan(
                 actions.push(Action::StartCreated { id: id.clone() })
             }
             Some(Run { state: RunState::Running { .. }, .. }) => {}
-            Some(Run { state: RunState::Exited { exit_code, finished_at, .. }, attempt, .. }) => {
-                if policy.restarts(*exit_code) && !backoff.waiting(&c.name, *finished_at, now) {
+            Some(run @ Run { state: RunState::Exited { exit_code, finished_at, .. }, attempt, .. }) => {
+                if run.restarts(policy, *exit_code) && !backoff.waiting(&c.name, *finished_at, now) {
                     actions.push(Action::Start { name: c.name.clone(), init: false, attempt: attempt + 1 });
                 }
             }
@@ -172,6 +183,12 @@ pub struct StatusInputs<'a> {
     pub backoff: Option<&'a BackOff>,
     /// The pod is being stopped for good: exited runs stay terminated.
     pub terminal: bool,
+    /// What the probes say of running containers that have probes, by name; others are
+    /// started and ready while they run.
+    pub health: &'a HashMap<String, Health>,
+    /// Runs whose start failed after they ran (postStart), by container name with the run's
+    /// id: shown waiting with the reason until the next run, as upstream's reason cache.
+    pub failed_starts: &'a HashMap<String, (String, Waiting)>,
 }
 
 /// `initContainerStatuses` and `containerStatuses`.
@@ -246,12 +263,13 @@ fn status(
         RunState::Created => status.state = State::waiting("ContainerCreating"),
         RunState::Running { started_at } => {
             status.state = State::Running { started_at: *started_at };
-            status.ready = !init;
-            status.started = true;
+            let health = inputs.health.get(&c.name).copied();
+            status.ready = !init && health.is_none_or(|h| h.ready);
+            status.started = health.is_none_or(|h| h.started);
         }
         RunState::Exited { exit_code, finished_at, .. } => {
             let Some(done) = terminated(latest) else { return status };
-            let restarts = inputs.policy.is_some_and(|p| p.restarts(*exit_code))
+            let restarts = inputs.policy.is_some_and(|p| latest.restarts(p, *exit_code))
                 && !(init && *exit_code == 0)
                 && !inputs.terminal;
             let backing_off = inputs.backoff.is_some_and(|b| b.waiting(&c.name, *finished_at, now));
@@ -266,6 +284,11 @@ fn status(
                         inputs.pod_ref
                     )),
                 };
+                status.last_state = Some(done);
+            } else if let Some((_, why)) =
+                inputs.failed_starts.get(&c.name).filter(|(id, _)| restarts && *id == latest.id)
+            {
+                status.state = State::Waiting { reason: why.reason.clone(), message: why.message.clone() };
                 status.last_state = Some(done);
             } else {
                 // A completed init container counts as ready (the Initialized condition).
@@ -291,7 +314,7 @@ mod tests {
     }
 
     fn run(attempt: u32, state: RunState) -> Run {
-        Run { id: format!("id{attempt}"), attempt, state, image_ref: "sha256:00".into() }
+        Run { id: format!("id{attempt}"), attempt, state, image_ref: "sha256:00".into(), killed: false }
     }
 
     fn exited(code: i32, at: i64) -> RunState {
@@ -363,6 +386,43 @@ mod tests {
     }
 
     #[test]
+    fn runs_killed_for_a_probe_restart_unless_the_policy_is_never() {
+        let main = [wanted("a")];
+        let none = BackOff::default();
+        let killed = Run { killed: true, ..run(0, exited(0, 10)) };
+        let obs = observed(&[("a", vec![killed])]);
+        let restart = vec![Action::Start { name: "a".into(), init: false, attempt: 1 }];
+        assert_eq!(plan(OnFailure, &[], &main, &obs, &none, false, t(11)), restart, "exit 0, yet restarted");
+        assert!(plan(Never, &[], &main, &obs, &none, false, t(11)).is_empty());
+    }
+
+    #[test]
+    fn probes_decide_ready_and_started() {
+        let main = [wanted("a")];
+        let health = HashMap::from([("a".to_string(), Health { started: true, ready: false })]);
+        let waiting = HashMap::new();
+        let inputs = StatusInputs {
+            policy: Some(Always),
+            pod_ref: "p_ns(u)",
+            waiting: &waiting,
+            backoff: None,
+            terminal: false,
+            health: &health,
+            failed_starts: &HashMap::new(),
+        };
+        let running = observed(&[("a", vec![run(0, RunState::Running { started_at: t(1) })])]);
+        let (_, s) = statuses(&inputs, &[], &main, &running, t(2));
+        assert!(s[0].started && !s[0].ready, "{s:?}");
+        let health = HashMap::from([("a".to_string(), Health { started: false, ready: false })]);
+        let (_, s) =
+            statuses(&StatusInputs { health: &health, ..inputs.clone() }, &[], &main, &running, t(2));
+        assert!(!s[0].started && !s[0].ready, "{s:?}");
+        let (_, s) =
+            statuses(&StatusInputs { health: &HashMap::new(), ..inputs }, &[], &main, &running, t(2));
+        assert!(s[0].started && s[0].ready, "no probes: ready while running");
+    }
+
+    #[test]
     fn statuses_show_runs_back_off_and_pull_errors() {
         let main = [wanted("a"), wanted("b")];
         let mut backoff = BackOff::default();
@@ -371,12 +431,15 @@ mod tests {
             "b".to_string(),
             Waiting { reason: "ErrImagePull".into(), message: Some("not found".into()) },
         )]);
+        let health = HashMap::new();
         let inputs = StatusInputs {
             policy: Some(Always),
             pod_ref: "p_ns(u)",
             waiting: &waiting,
             backoff: Some(&backoff),
             terminal: false,
+            health: &health,
+            failed_starts: &HashMap::new(),
         };
         let obs = observed(&[("a", vec![run(1, exited(1, 10)), run(0, exited(1, 5))])]);
         let (_, s) = statuses(&inputs, &[], &main, &obs, t(12));

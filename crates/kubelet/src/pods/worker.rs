@@ -1,7 +1,12 @@
 //! One pod on the runtime: observe what the runtime holds for it, do what [`plan`] says, and
 //! compute the status to post. The CRI calls are here; the decisions are in [`plan`].
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
@@ -9,7 +14,9 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::{
     config::{self, Downward, POD_UID_LABEL, PodRef},
+    hooks,
     plan::{self, Action, BackOff, Observed, Run, RunState, StatusInputs, Waiting, Wanted},
+    probes::{Health, Kind, ProbeSet, Target},
 };
 use crate::{
     pod_status::{self, ConditionInputs, Phase, PodStatus, RestartPolicy, Transitions},
@@ -56,7 +63,63 @@ pub struct PodWorker {
     start_time: Option<Timestamp>,
     notes: Vec<Note>,
     /// Exited runs whose back-off was already reported.
-    backoff_reported: std::collections::HashSet<String>,
+    backoff_reported: HashSet<String>,
+    probes: ProbeSet,
+    /// Runs stopped for a failed liveness or startup probe (restarted whatever their exit).
+    killed: HashSet<String>,
+    /// When each run started, on tokio's clock, for the probes' initial delays.
+    run_starts: HashMap<String, tokio::time::Instant>,
+    /// The last run of each container whose postStart hook failed, and why.
+    failed_starts: HashMap<String, (String, Waiting)>,
+}
+
+/// Minimum time a container is given to stop, as upstream's `minimumGracePeriodInSeconds`.
+const MIN_GRACE: u64 = 2;
+
+/// Stops run `id` of `container` as upstream's `killContainer`: its preStop hook first (if
+/// there is time), bounded by `grace`, then the stop signal with what is left of `grace` (at
+/// least [`MIN_GRACE`]), then SIGKILL. Returns the events to record.
+async fn kill(
+    runtime: &dyn Runtime,
+    pod: &PodRef,
+    container: Option<&Container>,
+    id: &str,
+    pod_ip: &str,
+    grace: u64,
+) -> (Vec<Note>, Result<()>) {
+    let mut notes = Vec::new();
+    let mut left = grace;
+    let pre_stop = container.and_then(|c| c.lifecycle.as_ref()?.pre_stop.as_ref().map(|h| (c, h)));
+    if let Some((c, handler)) = pre_stop
+        && grace > 0
+    {
+        let started = std::time::Instant::now();
+        let ran = tokio::time::timeout(
+            Duration::from_secs(grace),
+            hooks::run(runtime, handler, pod, c, id, pod_ip),
+        )
+        .await;
+        match ran {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                tracing::warn!("{message}");
+                let path = field_path(false, &c.name);
+                notes.push(Note {
+                    warning: true,
+                    reason: "FailedPreStopHook",
+                    message: "PreStopHook failed".into(),
+                    field_path: path,
+                });
+            }
+            Err(_) => tracing::info!("the preStop hook of container {} did not end within {grace} s", c.name),
+        }
+        left = grace.saturating_sub(started.elapsed().as_secs());
+    }
+    let stopped = match runtime.stop_container(id, Duration::from_secs(left.max(MIN_GRACE))).await {
+        Err(err) if !err.is_not_found() => Err(err.into()),
+        _ => Ok(()),
+    };
+    (notes, stopped)
 }
 
 /// The runtime's view of the pod: its newest sandbox and that sandbox's runs.
@@ -88,6 +151,7 @@ fn policy(pod: &Pod) -> RestartPolicy {
 impl PodWorker {
     pub fn new(runtime: Arc<dyn Runtime>, node: Arc<NodeContext>) -> PodWorker {
         PodWorker {
+            probes: ProbeSet::new(runtime.clone()),
             runtime,
             node,
             backoff: BackOff::default(),
@@ -96,13 +160,116 @@ impl PodWorker {
             transitions: Transitions::default(),
             start_time: None,
             notes: Vec::new(),
-            backoff_reported: std::collections::HashSet::new(),
+            backoff_reported: HashSet::new(),
+            killed: HashSet::new(),
+            run_starts: HashMap::new(),
+            failed_starts: HashMap::new(),
         }
     }
 
-    /// The events since the last call.
+    /// Notified when a probe result changes or a prober has an event: time to sync.
+    pub fn wakeups(&self) -> Arc<tokio::sync::Notify> {
+        self.probes.wakeups()
+    }
+
+    /// The events since the last call, the probers' included.
     pub fn take_notes(&mut self) -> Vec<Note> {
-        std::mem::take(&mut self.notes)
+        let mut notes = std::mem::take(&mut self.notes);
+        notes.extend(self.probes.take_notes());
+        notes
+    }
+
+    /// Kills running containers whose liveness or startup probe failed, as upstream's
+    /// `computePodActions`; the plan then starts them again. Returns whether any was killed.
+    async fn kill_unhealthy(&mut self, pod: &Pod, seen: &Seen) -> Result<bool> {
+        let r = PodRef::of(pod);
+        let policy = policy(pod);
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut any = false;
+        for c in &spec.containers {
+            let Some(run) = seen.observed.runs.get(&c.name).and_then(|r| r.first()) else { continue };
+            if !matches!(run.state, RunState::Running { .. }) {
+                continue;
+            }
+            let Some(kind) = self.probes.failed(&c.name, &run.id) else { continue };
+            let (what, probe) = match kind {
+                Kind::Startup => ("startup", c.startup_probe.as_ref()),
+                _ => ("liveness", c.liveness_probe.as_ref()),
+            };
+            let mut message = format!("Container {} failed {what} probe", c.name);
+            if policy != RestartPolicy::Never {
+                message.push_str(", will be restarted");
+            }
+            self.note(false, "Killing", message, field_path(false, &c.name));
+            let grace = probe
+                .and_then(|p| p.termination_grace_period_seconds)
+                .or(spec.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64;
+            let pod_ip = seen.pod_ip.clone().unwrap_or_default();
+            let (notes, stopped) = kill(self.runtime.as_ref(), &r, Some(c), &run.id, &pod_ip, grace).await;
+            self.notes.extend(notes);
+            stopped?;
+            self.killed.insert(run.id.clone());
+            any = true;
+        }
+        Ok(any)
+    }
+
+    /// Tells the probers which run of each container to probe.
+    fn publish_targets(&mut self, pod: &Pod, seen: &Seen) {
+        let policy = policy(pod);
+        let pod_ip = seen.pod_ip.clone().unwrap_or_default();
+        let mut targets = HashMap::new();
+        let live: HashSet<&String> = seen.observed.runs.values().flatten().map(|r| &r.id).collect();
+        self.run_starts.retain(|id, _| live.contains(id));
+        self.killed.retain(|id| live.contains(id));
+        for (name, runs) in &seen.observed.runs {
+            let Some(run) = runs.first() else { continue };
+            let (running, finished, started) = match &run.state {
+                RunState::Running { started_at } => (true, false, Some(*started_at)),
+                RunState::Exited { exit_code, .. } => (false, !run.restarts(policy, *exit_code), None),
+                RunState::Created => (false, false, None),
+            };
+            let started_at = *self.run_starts.entry(run.id.clone()).or_insert_with(|| {
+                let ago = started
+                    .and_then(|s| Timestamp::now().duration_since(s).try_into().ok())
+                    .unwrap_or(Duration::ZERO);
+                let now = tokio::time::Instant::now();
+                now.checked_sub(ago).unwrap_or(now)
+            });
+            let target = Target {
+                container_id: run.id.clone(),
+                running,
+                finished,
+                started_at,
+                pod_ip: pod_ip.clone(),
+            };
+            targets.insert(name.clone(), target);
+        }
+        self.probes.set_targets(targets);
+    }
+
+    /// Runs the postStart hook of a just started run; on failure kills it, as upstream.
+    async fn post_start(&mut self, pod: &Pod, container: &Container, id: &str, pod_ip: &str) -> Result<()> {
+        let Some(handler) = container.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) else {
+            return Ok(());
+        };
+        let r = PodRef::of(pod);
+        let Err(message) = hooks::run(self.runtime.as_ref(), handler, &r, container, id, pod_ip).await else {
+            return Ok(());
+        };
+        tracing::warn!("{message}");
+        let why = Waiting { reason: "PostStartHookError".into(), message: Some(message) };
+        self.failed_starts.insert(container.name.clone(), (id.to_string(), why));
+        let path = field_path(false, &container.name);
+        self.note(true, "FailedPostStartHook", "PostStartHook failed".into(), path.clone());
+        self.note(false, "Killing", "FailedPostStartHook".into(), path);
+        let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(0);
+        let (notes, stopped) =
+            kill(self.runtime.as_ref(), &r, Some(container), id, pod_ip, grace as u64).await;
+        self.notes.extend(notes);
+        stopped
     }
 
     fn note(&mut self, warning: bool, reason: &'static str, message: String, field_path: Option<String>) {
@@ -124,7 +291,7 @@ impl PodWorker {
             let Some(run) = seen.observed.runs.get(&c.name).and_then(|r| r.first()) else { continue };
             let RunState::Exited { exit_code, finished_at, .. } = run.state else { continue };
             if (init && exit_code == 0)
-                || !policy.restarts(exit_code)
+                || !run.restarts(policy, exit_code)
                 || !self.backoff.waiting(&c.name, finished_at, now)
             {
                 continue;
@@ -179,7 +346,13 @@ impl PodWorker {
                     finished_at: nanos(status.finished_at).unwrap_or_else(Timestamp::now),
                 },
             };
-            let run = Run { id: container.id.clone(), attempt, state, image_ref: status.image_ref.clone() };
+            let run = Run {
+                id: container.id.clone(),
+                attempt,
+                state,
+                image_ref: status.image_ref.clone(),
+                killed: self.killed.contains(&container.id),
+            };
             seen.observed.runs.entry(name).or_default().push(run);
         }
         for runs in seen.observed.runs.values_mut() {
@@ -203,7 +376,11 @@ impl PodWorker {
         self.start_time.get_or_insert_with(|| {
             pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or(now, |t| t.0)
         });
+        self.probes.start(pod);
         let mut seen = self.observe(&r.uid).await?;
+        if !finished && self.kill_unhealthy(pod, &seen).await? {
+            seen = self.observe(&r.uid).await?;
+        }
         // A new sandbox is followed at once by the containers' first step.
         for _ in 0..2 {
             let actions =
@@ -220,6 +397,7 @@ impl PodWorker {
             }
         }
         self.collect_garbage(&seen).await;
+        self.publish_targets(pod, &seen);
         self.note_backoffs(pod, &seen, now);
         let status = self.status(pod, &seen, false, now);
         if status.phase.is_terminal() && seen.observed.sandbox_ready {
@@ -286,6 +464,7 @@ impl PodWorker {
                 if *attempt > 0 {
                     self.backoff.restarted(name);
                 }
+                self.post_start(pod, container, &id, &downward.pod_ip).await?;
             }
         }
         Ok(())
@@ -393,12 +572,20 @@ impl PodWorker {
         let pod_ref = r.display();
         let waiting: HashMap<String, Waiting> =
             self.pull_errors.iter().map(|(k, (_, w))| (k.clone(), w.clone())).collect();
+        let health: HashMap<String, Health> = seen
+            .observed
+            .runs
+            .iter()
+            .filter_map(|(name, runs)| Some((name.clone(), self.probes.health(name, &runs.first()?.id)?)))
+            .collect();
         let inputs = StatusInputs {
             policy: Some(policy),
             pod_ref: &pod_ref,
             waiting: &waiting,
             backoff: Some(&self.backoff),
             terminal,
+            health: &health,
+            failed_starts: &self.failed_starts,
         };
         let (init_statuses, statuses) = plan::statuses(&inputs, &init, &containers, &seen.observed, now);
         let initialized = pod_status::is_initialized(&init_statuses, &statuses);
@@ -426,37 +613,36 @@ impl PodWorker {
     /// When the runtime fails.
     pub async fn terminate(&mut self, pod: &Pod, grace: Duration, now: Timestamp) -> Result<PodStatus> {
         let r = PodRef::of(pod);
+        self.probes.deleting();
         let seen = self.observe(&r.uid).await?;
-        let running: Vec<&Run> = seen
-            .observed
-            .runs
-            .values()
-            .filter_map(|runs| runs.first())
-            .filter(|run| !matches!(run.state, RunState::Exited { .. }))
-            .collect();
-        let stopping: Vec<String> = seen
-            .observed
-            .runs
+        let spec = pod.spec.clone().unwrap_or_default();
+        let all: Vec<(bool, &Container)> = spec
+            .init_containers
             .iter()
-            .filter(|(_, runs)| runs.first().is_some_and(|r| !matches!(r.state, RunState::Exited { .. })))
-            .map(|(name, _)| name.clone())
+            .flatten()
+            .map(|c| (true, c))
+            .chain(spec.containers.iter().map(|c| (false, c)))
             .collect();
-        for name in stopping {
-            let init = pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.init_containers.as_ref())
-                .is_some_and(|i| i.iter().any(|c| c.name == name));
-            self.note(false, "Killing", format!("Stopping container {name}"), field_path(init, &name));
+        let mut stops = Vec::new();
+        for (name, runs) in &seen.observed.runs {
+            let Some(run) = runs.first().filter(|r| !matches!(r.state, RunState::Exited { .. })) else {
+                continue;
+            };
+            let found = all.iter().find(|(_, c)| &c.name == name);
+            let init = found.is_some_and(|(init, _)| *init);
+            self.note(false, "Killing", format!("Stopping container {name}"), field_path(init, name));
+            // Only a running container gets its preStop hook; one never started is just removed.
+            let running = matches!(run.state, RunState::Running { .. });
+            stops.push((found.filter(|_| running).map(|(_, c)| *c), run.id.clone()));
         }
-        let stops = running.iter().map(|run| self.runtime.stop_container(&run.id, grace));
-        for result in futures::future::join_all(stops).await {
-            if let Err(err) = result
-                && !err.is_not_found()
-            {
-                return Err(err.into());
-            }
+        let pod_ip = seen.pod_ip.clone().unwrap_or_default();
+        let runtime = self.runtime.clone();
+        let kills = stops.iter().map(|(c, id)| kill(runtime.as_ref(), &r, *c, id, &pod_ip, grace.as_secs()));
+        for (notes, stopped) in futures::future::join_all(kills).await {
+            self.notes.extend(notes);
+            stopped?;
         }
+        self.probes.stop();
         for id in &seen.sandboxes {
             self.runtime.stop_pod_sandbox(id).await?;
         }
@@ -598,6 +784,124 @@ mod tests {
         let sandboxes = fake.list_pod_sandboxes(None).await.unwrap();
         assert_eq!(sandboxes.len(), 1, "the dead sandbox is removed");
         assert_eq!(sandboxes[0].metadata.as_ref().unwrap().attempt, 1);
+    }
+
+    fn probed_pod(main: serde_json::Value) -> Pod {
+        let mut container = serde_json::json!({"name": "main", "image": "busybox:1"});
+        container.as_object_mut().unwrap().extend(main.as_object().unwrap().clone());
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+            "spec": {"nodeName": "n1", "restartPolicy": "Always", "containers": [container]},
+        }))
+        .unwrap()
+    }
+
+    /// `ExecSync` of `[word]` exits 0 while `word` is in `passing`.
+    fn script(fake: &FakeRuntime) -> Arc<std::sync::Mutex<HashSet<String>>> {
+        let passing = Arc::new(std::sync::Mutex::new(HashSet::new()));
+        let read = passing.clone();
+        fake.script_exec(move |_, cmd| {
+            let ok = read.lock().unwrap().contains(&cmd[0]);
+            let stdout = format!("{} said no", cmd[0]).into_bytes();
+            Ok(crate::runtime::proto::ExecSyncResponse { exit_code: i32::from(!ok), stdout, stderr: vec![] })
+        });
+        passing
+    }
+
+    async fn advance(secs: u64) {
+        for _ in 0..secs * 10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_gate_readiness_and_a_failed_liveness_probe_restarts_the_container() {
+        let fake = Arc::new(FakeRuntime::new());
+        let passing = script(&fake);
+        passing.lock().unwrap().insert("live".to_string());
+        let mut worker = PodWorker::new(fake.clone(), node());
+        let pod = probed_pod(serde_json::json!({
+            "readinessProbe": {"exec": {"command": ["ready"]}, "periodSeconds": 1, "failureThreshold": 1},
+            "livenessProbe": {"exec": {"command": ["live"]}, "periodSeconds": 1, "failureThreshold": 2},
+        }));
+        let status = worker.sync(&pod, false, Timestamp::now()).await.unwrap();
+        assert!(!status.container_statuses[0].ready, "not ready before the readiness probe passes");
+        advance(2).await;
+        let status = worker.sync(&pod, false, Timestamp::now()).await.unwrap();
+        assert!(!status.container_statuses[0].ready);
+        let ready = status.conditions.iter().find(|c| c.kind == "Ready").unwrap();
+        assert_eq!(ready.message.as_deref(), Some("containers with unready status: [main]"));
+        passing.lock().unwrap().insert("ready".to_string());
+        advance(2).await;
+        let status = worker.sync(&pod, false, Timestamp::now()).await.unwrap();
+        assert!(status.container_statuses[0].ready);
+        assert!(status.conditions.iter().all(|c| c.status), "{:?}", status.conditions);
+        let notes = worker.take_notes();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.reason == "Unhealthy" && n.message == "Readiness probe failed: ready said no")
+        );
+
+        passing.lock().unwrap().remove("live");
+        advance(3).await;
+        let status = worker.sync(&pod, false, Timestamp::now()).await.unwrap();
+        let c = &status.container_statuses[0];
+        assert_eq!(c.restart_count, 1, "{c:?}");
+        assert!(matches!(c.state, State::Running { .. }), "{c:?}");
+        assert_eq!(c.last_state.as_ref().map(|t| t.exit_code), Some(137));
+        assert!(!c.ready, "the new run waits for its readiness probe");
+        let notes = worker.take_notes();
+        let killing = notes.iter().find(|n| n.reason == "Killing").expect("a Killing event");
+        assert_eq!(killing.message, "Container main failed liveness probe, will be restarted");
+        assert_eq!(killing.field_path.as_deref(), Some("spec.containers{main}"));
+        let unhealthy = notes.iter().filter(|n| n.message == "Liveness probe failed: live said no").count();
+        assert_eq!(unhealthy, 2, "{notes:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hooks_run_after_start_and_before_stop() {
+        let fake = Arc::new(FakeRuntime::new());
+        let passing = script(&fake);
+        passing.lock().unwrap().insert("bye".to_string());
+        let mut worker = PodWorker::new(fake.clone(), node());
+        let pod = probed_pod(serde_json::json!({
+            "lifecycle": {"postStart": {"exec": {"command": ["hello"]}}, "preStop": {"exec": {"command": ["bye"]}}},
+        }));
+        // A failing postStart hook kills the run; the next sync starts another.
+        let status = worker.sync(&pod, false, Timestamp::now()).await.unwrap();
+        let c = &status.container_statuses[0];
+        let State::Waiting { reason, message } = &c.state else { panic!("{c:?}") };
+        assert_eq!(reason, "PostStartHookError");
+        let message = message.as_deref().unwrap_or_default();
+        assert!(message.starts_with("Exec lifecycle hook ([hello]) for Container \"main\""), "{message}");
+        assert_eq!(c.last_state.as_ref().map(|t| t.exit_code), Some(137));
+        let notes = worker.take_notes();
+        let reasons: Vec<(&str, &str)> = notes.iter().map(|n| (n.reason, n.message.as_str())).collect();
+        assert!(reasons.contains(&("FailedPostStartHook", "PostStartHook failed")), "{reasons:?}");
+        assert!(reasons.contains(&("Killing", "FailedPostStartHook")), "{reasons:?}");
+        assert_eq!(fake.execs().iter().filter(|(_, c)| c[0] == "bye").count(), 1, "preStop runs on any kill");
+
+        passing.lock().unwrap().insert("hello".to_string());
+        let status = worker.sync(&pod, false, Timestamp::now()).await.unwrap();
+        assert!(matches!(status.container_statuses[0].state, State::Running { .. }), "{status:?}");
+        let calls = fake.calls();
+        let before = calls.len();
+        worker.terminate(&pod, Duration::from_secs(30), Timestamp::now()).await.unwrap();
+        let calls = &fake.calls()[before..];
+        let exec = calls.iter().position(|c| *c == "ExecSync").expect("the preStop hook ran");
+        let stop = calls.iter().position(|c| *c == "StopContainer").expect("then the container stopped");
+        assert!(exec < stop, "{calls:?}");
+
+        // A failing preStop hook is reported without its output; the container stops anyway.
+        passing.lock().unwrap().remove("bye");
+        let mut worker = PodWorker::new(fake.clone(), node());
+        let pod = probed_pod(serde_json::json!({"lifecycle": {"preStop": {"exec": {"command": ["bye"]}}}}));
+        worker.sync(&pod, false, Timestamp::now()).await.unwrap();
+        let status = worker.terminate(&pod, Duration::from_secs(30), Timestamp::now()).await.unwrap();
+        assert!(matches!(&status.container_statuses[0].state, State::Terminated(_)));
+        let notes = worker.take_notes();
+        assert!(notes.iter().any(|n| n.reason == "FailedPreStopHook" && n.message == "PreStopHook failed"));
     }
 
     #[tokio::test]

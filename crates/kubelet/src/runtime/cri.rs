@@ -10,9 +10,10 @@ use tonic::transport::{Channel, Endpoint};
 use super::{
     Result, Runtime, RuntimeError,
     proto::{
-        self, Container, ContainerConfig, ContainerFilter, ContainerStatus, Image, ImageSpec, PodSandbox,
-        PodSandboxConfig, PodSandboxFilter, PodSandboxStatus, RuntimeStatus, VersionResponse,
-        image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
+        self, Container, ContainerConfig, ContainerFilter, ContainerStatus, ExecSyncResponse, Image,
+        ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxStatus, RuntimeStatus,
+        VersionResponse, image_service_client::ImageServiceClient,
+        runtime_service_client::RuntimeServiceClient,
     },
 };
 
@@ -22,6 +23,8 @@ const CRI_VERSION: &str = "v1";
 const MAX_MESSAGE: usize = 16 << 20;
 /// Deadline of every call but image pulls, upstream's `--runtime-request-timeout` default.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long past an `ExecSync` timeout the call may take before it is given up.
+const EXEC_SLACK: Duration = Duration::from_secs(5);
 
 /// A CRI runtime (containerd) reached over its unix socket. Cheap to clone; calls may run
 /// concurrently, and the channel reconnects by itself after the runtime restarts.
@@ -246,6 +249,29 @@ impl Runtime for CriRuntime {
         let id = message.container_id.clone();
         let answer = self.runtime.clone().attach(request(message.clone())).await;
         Ok(answer.map_err(|s| RuntimeError::call("Attach", &id, s))?.into_inner().url)
+    }
+
+    async fn exec_sync(&self, id: &str, cmd: &[String], timeout: Duration) -> Result<ExecSyncResponse> {
+        let message = proto::ExecSyncRequest {
+            container_id: id.to_string(),
+            cmd: cmd.to_vec(),
+            timeout: timeout.as_secs() as i64,
+        };
+        // The runtime enforces `timeout` and answers DeadlineExceeded; the call's own deadline
+        // only guards against a runtime that never answers.
+        let mut call = tonic::Request::new(message);
+        if !timeout.is_zero() {
+            call.set_timeout(timeout + EXEC_SLACK);
+        }
+        let answer = self.runtime.clone().exec_sync(call).await.map_err(|s| {
+            // tonic reports its own deadline as Cancelled; it is the command's timeout all the same.
+            if !timeout.is_zero() && s.code() == tonic::Code::Cancelled {
+                tonic::Status::deadline_exceeded(s.message().to_string())
+            } else {
+                s
+            }
+        });
+        Ok(answer.map_err(|s| RuntimeError::call("ExecSync", id, s))?.into_inner())
     }
 }
 

@@ -11,9 +11,10 @@ use std::{
 use super::{
     Result, Runtime, RuntimeError,
     proto::{
-        AuthConfig, Container, ContainerConfig, ContainerFilter, ContainerState, ContainerStatus, Image,
-        ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxNetworkStatus, PodSandboxState,
-        PodSandboxStatus, RuntimeCondition, RuntimeStatus, VersionResponse,
+        AuthConfig, Container, ContainerConfig, ContainerFilter, ContainerState, ContainerStatus,
+        ExecSyncResponse, Image, ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter,
+        PodSandboxNetworkStatus, PodSandboxState, PodSandboxStatus, RuntimeCondition, RuntimeStatus,
+        VersionResponse,
     },
 };
 
@@ -21,6 +22,18 @@ use super::{
 #[derive(Debug, Default)]
 pub struct FakeRuntime {
     state: Mutex<State>,
+    exec: Mutex<Option<ExecScript>>,
+}
+
+/// What an `ExecSync` answers, by container id and command.
+type ExecFn = dyn Fn(&str, &[String]) -> std::result::Result<ExecSyncResponse, tonic::Status> + Send + Sync;
+
+struct ExecScript(Box<ExecFn>);
+
+impl std::fmt::Debug for ExecScript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExecScript")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +47,8 @@ struct State {
     /// Calls that fail once, by CRI name, with the status to fail with.
     failures: HashMap<&'static str, tonic::Status>,
     calls: Vec<&'static str>,
+    /// Commands run with `ExecSync`, with the container's id.
+    execs: Vec<(String, Vec<String>)>,
 }
 
 impl FakeRuntime {
@@ -70,6 +85,23 @@ impl FakeRuntime {
     /// Makes the next call named `call` (CRI's name: `StartContainer`) fail with `status`.
     pub fn fail_next(&self, call: &'static str, status: tonic::Status) {
         self.lock().failures.insert(call, status);
+    }
+
+    /// Makes `ExecSync` answer with `script(container id, command)` (an `Err` fails the call,
+    /// `DeadlineExceeded` standing for a timeout). Without a script every command exits 0.
+    pub fn script_exec(
+        &self,
+        script: impl Fn(&str, &[String]) -> std::result::Result<ExecSyncResponse, tonic::Status>
+        + Send
+        + Sync
+        + 'static,
+    ) {
+        *self.exec.lock().unwrap_or_else(PoisonError::into_inner) = Some(ExecScript(Box::new(script)));
+    }
+
+    /// The commands run with `ExecSync` so far, with the container's id.
+    pub fn execs(&self) -> Vec<(String, Vec<String>)> {
+        self.lock().execs.clone()
     }
 
     /// The CRI calls made so far, by name.
@@ -379,6 +411,23 @@ impl Runtime for FakeRuntime {
     async fn attach(&self, request: &super::proto::AttachRequest) -> Result<String> {
         let state = self.enter("Attach", &request.container_id)?;
         state.streaming_url("Attach", &request.container_id)
+    }
+
+    async fn exec_sync(&self, id: &str, cmd: &[String], _timeout: Duration) -> Result<ExecSyncResponse> {
+        {
+            let mut state = self.enter("ExecSync", id)?;
+            let running = state.containers.get(id).map(|(_, s)| s.state());
+            if running != Some(ContainerState::ContainerRunning) {
+                let status = tonic::Status::failed_precondition(format!("container {id} is not running"));
+                return Err(RuntimeError::call("ExecSync", id, status));
+            }
+            state.execs.push((id.to_string(), cmd.to_vec()));
+        }
+        let exec = self.exec.lock().unwrap_or_else(PoisonError::into_inner);
+        match exec.as_ref() {
+            Some(ExecScript(script)) => script(id, cmd).map_err(|s| RuntimeError::call("ExecSync", id, s)),
+            None => Ok(ExecSyncResponse::default()),
+        }
     }
 }
 

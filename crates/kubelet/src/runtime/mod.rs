@@ -16,8 +16,8 @@ pub use cri::CriRuntime;
 pub use error::RuntimeError;
 pub use fake::FakeRuntime;
 use proto::{
-    Container, ContainerConfig, ContainerFilter, ContainerStatus, Image, PodSandbox, PodSandboxConfig,
-    PodSandboxFilter, PodSandboxStatus, RuntimeStatus, VersionResponse,
+    Container, ContainerConfig, ContainerFilter, ContainerStatus, ExecSyncResponse, Image, PodSandbox,
+    PodSandboxConfig, PodSandboxFilter, PodSandboxStatus, RuntimeStatus, VersionResponse,
 };
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
@@ -78,4 +78,11 @@ pub trait Runtime: Send + Sync {
     async fn exec(&self, request: &proto::ExecRequest) -> Result<String>;
     /// Prepares joining a running container's own stdio; returns the URL that joins it.
     async fn attach(&self, request: &proto::AttachRequest) -> Result<String>;
+
+    // Probes and lifecycle hooks.
+    /// Runs `cmd` in a running container and waits for it (CRI `ExecSync`), for exec probes
+    /// and hooks. `timeout` of zero means none; past it the call fails with gRPC's
+    /// `DeadlineExceeded` ([`RuntimeError::code`]). A command that runs and exits non-zero is an
+    /// answer, not an error: see `exit_code`.
+    async fn exec_sync(&self, id: &str, cmd: &[String], timeout: Duration) -> Result<ExecSyncResponse>;
 }
