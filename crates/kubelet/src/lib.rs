@@ -49,3 +49,4 @@ pub mod pods;
 pub mod runtime;
 pub mod sim;
 pub mod time;
+pub mod volumes;

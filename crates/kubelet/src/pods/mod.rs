@@ -5,7 +5,9 @@
 //!
 //! [`plan`] decides (pure), [`config`] builds CRI configs (pure), [`worker`] makes the calls.
 
+pub mod cluster;
 pub mod config;
+pub mod env;
 pub mod plan;
 pub mod worker;
 
@@ -24,7 +26,7 @@ use tokio::sync::watch;
 pub use worker::NodeContext;
 use worker::{Note, PodWorker};
 
-use crate::runtime::Runtime;
+use crate::{runtime::Runtime, volumes};
 
 /// How often a pod is synced when nothing about it changes (exits, back-off ends).
 const RESYNC: Duration = Duration::from_secs(1);
@@ -37,6 +39,17 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let node = Arc::new(node);
+    let caches = cluster::ApiCluster::start(client.clone(), shutdown.clone());
+    let cluster: Arc<dyn cluster::Cluster> = tokio::select! {
+        _ = shutdown.changed() => return,
+        started = caches => match started {
+            Ok(c) => Arc::new(c),
+            Err(err) => {
+                tracing::warn!("starting the ConfigMap and Secret caches: {err:#}");
+                return;
+            }
+        },
+    };
     let pods: Api<Pod> = Api::all(client.clone());
     let selector = format!("spec.nodeName={}", node.node_name);
     let mut events = watcher(pods, watcher::Config::default().fields(&selector)).default_backoff().boxed();
@@ -58,7 +71,7 @@ pub async fn run(
                     None => {
                         let (tx, rx) = watch::channel(Some(pod));
                         workers.insert(uid, tx);
-                        let worker = PodWorker::new(runtime.clone(), node.clone());
+                        let worker = PodWorker::new(runtime.clone(), node.clone(), cluster.clone());
                         tokio::spawn(pod_task(client.clone(), node.clone(), worker, rx, shutdown.clone()));
                     }
                 }
@@ -72,15 +85,23 @@ pub async fn run(
             Ok(watcher::Event::InitDone) => {
                 workers.retain(|_, tx| !tx.is_closed());
                 let known: Vec<String> = workers.keys().cloned().collect();
-                tokio::spawn(remove_orphans(runtime.clone(), known));
+                tokio::spawn(remove_orphans(runtime.clone(), node.pods_root.clone(), known));
             }
             Err(err) => tracing::warn!("watching the pods of node {}: {err}", node.node_name),
         }
     }
 }
 
-/// Removes the sandboxes of pods this node no longer has (deleted while the agent was down).
-async fn remove_orphans(runtime: Arc<dyn Runtime>, known: Vec<String>) {
+/// Removes the sandboxes and volumes of pods this node no longer has (deleted while the agent
+/// was down).
+async fn remove_orphans(runtime: Arc<dyn Runtime>, pods_root: std::path::PathBuf, known: Vec<String>) {
+    for uid in volumes::known_pods(&pods_root) {
+        if !known.contains(&uid)
+            && let Err(err) = volumes::tear_down(&pods_root, &uid)
+        {
+            tracing::warn!("removing the volumes of a deleted pod: {err:#}");
+        }
+    }
     let Ok(sandboxes) = runtime.list_pod_sandboxes(None).await else { return };
     for sandbox in sandboxes {
         let uid = sandbox.labels.get(config::POD_UID_LABEL).map(String::as_str).unwrap_or_default();

@@ -1,14 +1,24 @@
 //! One pod on the runtime: observe what the runtime holds for it, do what [`plan`] says, and
 //! compute the status to post. The CRI calls are here; the decisions are in [`plan`].
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::{
+    api::core::v1::{Container, Pod},
+    apimachinery::pkg::api::resource::Quantity,
+};
 
 use super::{
-    config::{self, Downward, POD_UID_LABEL, PodRef},
+    cluster::Cluster,
+    config::{self, POD_UID_LABEL, PodRef},
+    env::{self, Downward},
     plan::{self, Action, BackOff, Observed, Run, RunState, StatusInputs, Waiting, Wanted},
 };
 use crate::{
@@ -17,6 +27,7 @@ use crate::{
         Runtime,
         proto::{ContainerFilter, ContainerState, DnsConfig, PodSandboxFilter, PodSandboxState},
     },
+    volumes::{self, PodVolumes, Ready},
 };
 
 /// What every pod worker of a node shares.
@@ -27,6 +38,10 @@ pub struct NodeContext {
     /// Where pods' log directories go (`/var/log/pods` upstream).
     pub log_root: PathBuf,
     pub dns: DnsConfig,
+    /// Where pods' volumes go (`/var/lib/kubelet/pods` upstream): `<pods_root>/<uid>/volumes`.
+    pub pods_root: PathBuf,
+    /// The node's allocatable resources, what `resourceFieldRef` reads for an unset limit.
+    pub allocatable: BTreeMap<String, Quantity>,
 }
 
 /// An event about the pod for the API (`Pulling`, `Started`, `BackOff`, ...), as upstream's
@@ -48,6 +63,15 @@ fn field_path(init: bool, name: &str) -> Option<String> {
 pub struct PodWorker {
     runtime: Arc<dyn Runtime>,
     node: Arc<NodeContext>,
+    cluster: Arc<dyn Cluster>,
+    /// Set up on the first sync, when the pod's uid is known.
+    volumes: Option<PodVolumes>,
+    /// The volumes as last set up, for the containers' mounts.
+    ready: HashMap<String, Ready>,
+    /// The last volume set-up failure reported (`FailedMount`), reported again only on change.
+    mount_error: Option<String>,
+    /// Containers whose config cannot be built (`CreateContainerConfigError`).
+    config_errors: HashMap<String, Waiting>,
     backoff: BackOff,
     pull_backoff: BackOff,
     /// When each container's last image pull failed, and why.
@@ -86,10 +110,15 @@ fn policy(pod: &Pod) -> RestartPolicy {
 }
 
 impl PodWorker {
-    pub fn new(runtime: Arc<dyn Runtime>, node: Arc<NodeContext>) -> PodWorker {
+    pub fn new(runtime: Arc<dyn Runtime>, node: Arc<NodeContext>, cluster: Arc<dyn Cluster>) -> PodWorker {
         PodWorker {
             runtime,
             node,
+            cluster,
+            volumes: None,
+            ready: HashMap::new(),
+            mount_error: None,
+            config_errors: HashMap::new(),
             backoff: BackOff::default(),
             pull_backoff: BackOff::default(),
             pull_errors: HashMap::new(),
@@ -204,6 +233,11 @@ impl PodWorker {
             pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or(now, |t| t.0)
         });
         let mut seen = self.observe(&r.uid).await?;
+        if !finished && !self.set_up_volumes(pod, &seen).await {
+            // As upstream: nothing starts until every volume is ready; what runs keeps running.
+            self.note_backoffs(pod, &seen, now);
+            return Ok(self.status(pod, &seen, false, now));
+        }
         // A new sandbox is followed at once by the containers' first step.
         for _ in 0..2 {
             let actions =
@@ -274,11 +308,24 @@ impl PodWorker {
                 let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
                 let sandbox =
                     config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
-                let downward = Downward {
-                    pod_ip: seen.pod_ip.clone().unwrap_or_default(),
-                    host_ip: self.node.host_ip.clone(),
+                let downward = self.downward(seen);
+                let built = env::resolve(pod, container, &downward, self.cluster.as_ref()).and_then(|env| {
+                    let mounts = volumes::mounts::mounts(container, &self.ready, &env)?;
+                    Ok((env, mounts))
+                });
+                let (env, mounts) = match built {
+                    Ok(built) => built,
+                    Err(message) => {
+                        self.config_error(name, *init, message);
+                        return Ok(());
+                    }
                 };
-                let config = config::container_config(pod, container, *attempt, &image_ref, &downward);
+                self.config_errors.remove(name);
+                for skipped in &env.skipped {
+                    let message = skipped.message.clone();
+                    self.note(true, "InvalidEnvironmentVariableNames", message, field_path(*init, name));
+                }
+                let config = config::container_config(pod, container, *attempt, &image_ref, &env, mounts);
                 let id = self.runtime.create_container(sandbox_id, &config, &sandbox).await?;
                 self.note(false, "Created", format!("Created container: {name}"), field_path(*init, name));
                 self.runtime.start_container(&id).await?;
@@ -289,6 +336,48 @@ impl PodWorker {
             }
         }
         Ok(())
+    }
+
+    fn downward(&self, seen: &Seen) -> Downward {
+        Downward {
+            pod_ips: seen.pod_ip.iter().cloned().collect(),
+            host_ips: vec![self.node.host_ip.clone()],
+            allocatable: self.node.allocatable.clone(),
+        }
+    }
+
+    /// Sets up or refreshes the pod's volumes; on failure records a `FailedMount` event (once
+    /// per distinct failure) and returns false.
+    async fn set_up_volumes(&mut self, pod: &Pod, seen: &Seen) -> bool {
+        let downward = self.downward(seen);
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let volumes = self.volumes.get_or_insert_with(|| PodVolumes::new(&self.node.pods_root, &uid));
+        match volumes.set_up(pod, &downward, self.cluster.as_ref()).await {
+            Ok(ready) => {
+                self.ready = ready;
+                self.mount_error = None;
+                true
+            }
+            Err(err) => {
+                let message = err.event_message();
+                if self.mount_error.as_ref() != Some(&message) {
+                    tracing::warn!(pod = %PodRef::of(pod).display(), "{message}");
+                    self.note(true, "FailedMount", message.clone(), None);
+                    self.mount_error = Some(message);
+                }
+                false
+            }
+        }
+    }
+
+    /// A container whose config cannot be built waits with `CreateContainerConfigError`, and a
+    /// `Failed` event says why (once per distinct message).
+    fn config_error(&mut self, name: &str, init: bool, message: String) {
+        if self.config_errors.get(name).and_then(|w| w.message.as_ref()) != Some(&message) {
+            self.note(true, "Failed", format!("Error: {message}"), field_path(init, name));
+        }
+        let waiting = Waiting { reason: "CreateContainerConfigError".into(), message: Some(message) };
+        self.config_errors.insert(name.to_string(), waiting);
     }
 
     /// The image of `container` per its pull policy; `None` (with the reason recorded for the
@@ -391,8 +480,9 @@ impl PodWorker {
             (wanted(spec.init_containers.as_deref().unwrap_or_default()), wanted(&spec.containers));
         let policy = policy(pod);
         let pod_ref = r.display();
-        let waiting: HashMap<String, Waiting> =
+        let mut waiting: HashMap<String, Waiting> =
             self.pull_errors.iter().map(|(k, (_, w))| (k.clone(), w.clone())).collect();
+        waiting.extend(self.config_errors.iter().map(|(k, w)| (k.clone(), w.clone())));
         let inputs = StatusInputs {
             policy: Some(policy),
             pod_ref: &pod_ref,
@@ -469,6 +559,7 @@ impl PodWorker {
         for id in &seen.sandboxes {
             self.runtime.remove_pod_sandbox(id).await?;
         }
+        volumes::tear_down(&self.node.pods_root, &r.uid)?;
         Ok(status)
     }
 }
@@ -476,15 +567,17 @@ impl PodWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{pod_status::State, runtime::FakeRuntime};
+    use crate::{pod_status::State, pods::cluster::StaticCluster, runtime::FakeRuntime};
 
     fn node() -> Arc<NodeContext> {
         let dir = std::env::temp_dir().join(format!("tug-pod-worker-{}", std::process::id()));
         Arc::new(NodeContext {
             node_name: "n1".into(),
             host_ip: "192.168.0.2".into(),
+            pods_root: dir.join("pods"),
             log_root: dir,
             dns: DnsConfig::default(),
+            allocatable: BTreeMap::new(),
         })
     }
 
@@ -515,7 +608,7 @@ mod tests {
     #[tokio::test]
     async fn init_containers_run_to_completion_before_the_main_container() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", true);
         let status = worker.sync(&pod, false, t(0)).await.unwrap();
         assert_eq!(status.phase, Phase::Pending);
@@ -535,7 +628,7 @@ mod tests {
     #[tokio::test]
     async fn a_crashing_container_restarts_with_back_off() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", false);
         let status = worker.sync(&pod, false, t(0)).await.unwrap();
         fake.exit(&container_id(&status, false), 1);
@@ -562,7 +655,7 @@ mod tests {
     #[tokio::test]
     async fn a_finished_pod_stops_its_sandbox_and_deletion_removes_it() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Never", false);
         let status = worker.sync(&pod, false, t(1)).await.unwrap();
         fake.exit(&container_id(&status, false), 0);
@@ -577,7 +670,7 @@ mod tests {
         assert!(fake.list_pod_sandboxes(None).await.unwrap().is_empty());
 
         let running = self::pod("Always", false);
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         worker.sync(&running, false, t(1)).await.unwrap();
         let status = worker.terminate(&running, Duration::from_secs(30), t(2)).await.unwrap();
         assert!(matches!(&status.container_statuses[0].state, State::Terminated(t) if t.exit_code == 137));
@@ -588,7 +681,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_sandbox_is_replaced_with_the_next_attempt() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", false);
         worker.sync(&pod, false, t(0)).await.unwrap();
         let first = fake.list_pod_sandboxes(None).await.unwrap();
@@ -604,7 +697,7 @@ mod tests {
     async fn image_pull_failures_show_and_back_off() {
         let fake = Arc::new(FakeRuntime::new());
         fake.refuse_pull("busybox:1", "not found");
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", false);
         let status = worker.sync(&pod, false, t(1)).await.unwrap();
         assert!(
