@@ -346,7 +346,6 @@ mod tests {
     use crate::pods::cluster::StaticCluster;
     use serde_json::json;
 
-
     fn pod(env: serde_json::Value, env_from: serde_json::Value) -> Pod {
         serde_json::from_value(json!({
             "metadata": {"name": "web", "namespace": "ns", "uid": "u1",

@@ -694,6 +694,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_missing_config_map_holds_the_container_until_it_appears() {
+        let fake = Arc::new(FakeRuntime::new());
+        let mut pod = pod("Always", false);
+        let env =
+            serde_json::json!([{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "a"}}}]);
+        pod.spec.as_mut().unwrap().containers[0].env = serde_json::from_value(env).unwrap();
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
+        let status = worker.sync(&pod, false, t(0)).await.unwrap();
+        assert_eq!(
+            status.container_statuses[0].state,
+            State::Waiting {
+                reason: "CreateContainerConfigError".into(),
+                message: Some("configmap \"cfg\" not found".into())
+            }
+        );
+        assert_eq!(status.phase, Phase::Pending);
+        worker.sync(&pod, false, t(1)).await.unwrap();
+        let failed: Vec<String> =
+            worker.take_notes().into_iter().filter(|n| n.reason == "Failed").map(|n| n.message).collect();
+        assert_eq!(failed, vec!["Error: configmap \"cfg\" not found"], "reported once");
+
+        let cluster = StaticCluster::default()
+            .with_config_map("ns", serde_json::json!({"metadata": {"name": "cfg"}, "data": {"a": "1"}}));
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(cluster));
+        let status = worker.sync(&pod, false, t(2)).await.unwrap();
+        assert!(matches!(status.container_statuses[0].state, State::Running { .. }), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn a_volume_that_cannot_be_set_up_keeps_the_pod_creating() {
+        let fake = Arc::new(FakeRuntime::new());
+        let mut pod = pod("Always", false);
+        let volumes = serde_json::json!([{"name": "cfg", "configMap": {"name": "x"}}]);
+        pod.spec.as_mut().unwrap().volumes = serde_json::from_value(volumes).unwrap();
+        pod.metadata.uid = Some(format!("u-{}", std::process::id()));
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
+        let status = worker.sync(&pod, false, t(0)).await.unwrap();
+        assert_eq!(status.container_statuses[0].state, State::waiting("ContainerCreating"));
+        assert!(fake.list_pod_sandboxes(None).await.unwrap().is_empty(), "no sandbox before the volumes");
+        let notes = worker.take_notes();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(
+            (notes[0].reason, notes[0].message.as_str()),
+            ("FailedMount", "MountVolume.SetUp failed for volume \"cfg\" : configmap \"x\" not found")
+        );
+    }
+
+    #[tokio::test]
     async fn image_pull_failures_show_and_back_off() {
         let fake = Arc::new(FakeRuntime::new());
         fake.refuse_pull("busybox:1", "not found");
