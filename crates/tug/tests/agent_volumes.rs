@@ -132,6 +132,7 @@ spec:
     )
 }
 
+/// A projected volume laid out as upstream's ServiceAccount admission writes `kube-api-access-*`.
 fn token_pod(image: &str) -> String {
     format!(
         r#"apiVersion: v1
@@ -143,13 +144,16 @@ spec:
   containers:
   - name: main
     image: {image}
-    command: ["sh", "-c", "echo token $(head -c 3 /var/run/secrets/tokens/token) mode $(cat /var/run/secrets/tokens/mode)"]
-    volumeMounts: [{{name: access, mountPath: /var/run/secrets/tokens}}]
+    command: ["sh", "-c", "cd /var/run/secrets/kubernetes.io/serviceaccount; echo token $(head -c 3 token) $(head -1 ca.crt) $(cat namespace) $(cat mode)"]
+    volumeMounts: [{{name: kube-api-access-x1, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}}]
   volumes:
-  - name: access
+  - name: kube-api-access-x1
     projected:
+      defaultMode: 420
       sources:
-      - serviceAccountToken: {{path: token, expirationSeconds: 3600}}
+      - serviceAccountToken: {{path: token, expirationSeconds: 3607}}
+      - configMap: {{name: kube-root-ca.crt, items: [{{key: ca.crt, path: ca.crt}}]}}
+      - downwardAPI: {{items: [{{path: namespace, fieldRef: {{apiVersion: v1, fieldPath: metadata.namespace}}}}]}}
       - configMap: {{name: app-config, items: [{{key: mode, path: mode}}]}}
 "#
     )
@@ -252,13 +256,14 @@ fn config_maps_secrets_and_volumes_reach_containers() {
     });
     assert_eq!(node.status_and_restarts("nomount").map(|(s, _)| s).as_deref(), Some("ContainerCreating"));
 
-    // A projected volume with a service account token (TokenRequest) and a ConfigMap key.
+    // A projected volume as kube-api-access: a service account token (TokenRequest), the
+    // cluster's CA from kube-root-ca.crt and the namespace.
     poll("the default service account exists", || {
         server.kubectl(&["get", "serviceaccount", "default"]).status.success().then_some(())
     });
     server.kubectl_stdin(&["apply", "-f", "-"], &token_pod(&busybox));
     node.wait_for_status("token", "Completed");
-    assert_eq!(server.ok(&["logs", "token"]), "token eyJ mode fast\n");
+    assert_eq!(server.ok(&["logs", "token"]), "token eyJ -----BEGIN CERTIFICATE----- default fast\n");
 
     drop(node);
     drop(registry);

@@ -1,6 +1,7 @@
 //! A container's `volumeMounts` as CRI mounts of the pod's set-up volumes, as upstream's
 //! `makeMounts`: `subPath` (or `subPathExpr` expanded with the container's env) below the
-//! volume, read-only per the mount or the volume. Pure.
+//! volume, read-only per the mount or the volume. A missing sub path of a writable volume is
+//! created as a directory, as upstream's kubelet does; nothing else touches the disk.
 
 use std::{
     collections::HashMap,
@@ -56,7 +57,16 @@ pub fn mounts(
             (_, Some(e)) => expand(e, |k| env.get(k)),
             _ => String::new(),
         };
-        let host = sub_path(&volume.path, &sub)?.unwrap_or_else(|| volume.path.clone());
+        let host = match sub_path(&volume.path, &sub)? {
+            Some(path) => {
+                if !volume.read_only && std::fs::symlink_metadata(&path).is_err() {
+                    std::fs::create_dir_all(&path)
+                        .map_err(|e| format!("failed to create subPath directory {}: {e}", path.display()))?;
+                }
+                path
+            }
+            None => volume.path.clone(),
+        };
         let propagation = match vm.mount_propagation.as_deref() {
             Some("HostToContainer") => MountPropagation::PropagationHostToContainer,
             Some("Bidirectional") => MountPropagation::PropagationBidirectional,
@@ -91,23 +101,26 @@ mod tests {
             ],
         }))
         .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (data, cfg) = (dir.path().join("data"), dir.path().join("cfg"));
         let volumes = HashMap::from([
-            ("data".to_string(), Ready { path: "/v/data".into(), read_only: false }),
-            ("cfg".to_string(), Ready { path: "/v/cfg".into(), read_only: true }),
+            ("data".to_string(), Ready { path: data.clone(), read_only: false }),
+            ("cfg".to_string(), Ready { path: cfg.clone(), read_only: true }),
         ]);
         let env = Env { vars: vec![("POD".into(), "web-0".into())], skipped: vec![] };
         let m = mounts(&c, &volumes, &env).unwrap();
-        let got: Vec<(&str, &str, bool)> =
-            m.iter().map(|m| (m.container_path.as_str(), m.host_path.as_str(), m.readonly)).collect();
+        let got: Vec<(&str, PathBuf, bool)> =
+            m.iter().map(|m| (m.container_path.as_str(), PathBuf::from(&m.host_path), m.readonly)).collect();
         assert_eq!(
             got,
             vec![
-                ("/data", "/v/data", false),
-                ("/one", "/v/data/a/b", true),
-                ("/etc/app", "/v/cfg", true),
-                ("/mine", "/v/data/web-0", false),
+                ("/data", data.clone(), false),
+                ("/one", data.join("a/b"), true),
+                ("/etc/app", cfg, true),
+                ("/mine", data.join("web-0"), false),
             ]
         );
+        assert!(data.join("a/b").is_dir() && data.join("web-0").is_dir(), "sub paths are created");
         assert!(sub_path(Path::new("/v"), "../etc").is_err());
         assert!(sub_path(Path::new("/v"), "/etc").is_err());
         let missing = HashMap::new();
