@@ -159,6 +159,48 @@ spec:
     )
 }
 
+/// A hostPath PersistentVolume, a claim bound to it, and a pod using the claim.
+fn claim_objects(image: &str, path: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: data-pv
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  hostPath: {{path: {path}, type: DirectoryOrCreate}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+  volumeName: data-pv
+  storageClassName: ""
+"#
+    ) + &format!(
+        r#"---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: claim
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {image}
+    command: ["sh", "-c", "echo kept > /data/file; echo claim ok"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {{claimName: data}}
+"#
+    )
+}
+
 fn events_of(node: &RealNode, pod: &str) -> String {
     let query = format!(
         "jsonpath={{range .items[?(@.involvedObject.name==\"{pod}\")]}}{{.type}} {{.reason}}: {{.message}}\n{{end}}"
@@ -264,6 +306,18 @@ fn config_maps_secrets_and_volumes_reach_containers() {
     server.kubectl_stdin(&["apply", "-f", "-"], &token_pod(&busybox));
     node.wait_for_status("token", "Completed");
     assert_eq!(server.ok(&["logs", "token"]), "token eyJ -----BEGIN CERTIFICATE----- default fast\n");
+
+    // A claim bound to a hostPath PersistentVolume (bound by hand: no binder controller yet).
+    let pv_dir = host.path().join("pv");
+    let objects = claim_objects(&busybox, pv_dir.to_str().unwrap());
+    let (pv_and_claim, pod) = objects.split_at(objects.rfind("---").unwrap());
+    server.kubectl_stdin(&["apply", "-f", "-"], pv_and_claim);
+    let bound = r#"{"status":{"phase":"Bound"}}"#;
+    server.ok(&["patch", "pvc", "data", "--subresource=status", "--type=merge", "-p", bound]);
+    server.kubectl_stdin(&["apply", "-f", "-"], pod);
+    node.wait_for_status("claim", "Completed");
+    assert_eq!(server.ok(&["logs", "claim"]), "claim ok\n");
+    assert_eq!(std::fs::read_to_string(pv_dir.join("file")).unwrap(), "kept\n");
 
     drop(node);
     drop(registry);

@@ -322,8 +322,8 @@ impl PodWorker {
                 };
                 self.config_errors.remove(name);
                 for skipped in &env.skipped {
-                    let message = skipped.message.clone();
-                    self.note(true, "InvalidEnvironmentVariableNames", message, field_path(*init, name));
+                    // As upstream: about the pod, not one of its containers.
+                    self.note(true, "InvalidEnvironmentVariableNames", skipped.message.clone(), None);
                 }
                 let config = config::container_config(pod, container, *attempt, &image_ref, &env, mounts);
                 let id = self.runtime.create_container(sandbox_id, &config, &sandbox).await?;

@@ -64,6 +64,8 @@ pub struct PodVolumes {
     written: HashMap<String, Payload>,
     /// Tokens by volume and source index.
     tokens: HashMap<(String, usize), Token>,
+    /// The node path of each claim volume, resolved once as upstream mounts a PV once.
+    claims: HashMap<String, PathBuf>,
 }
 
 /// `<pods>/<uid>`, the pod's directory on the node.
@@ -145,7 +147,12 @@ pub fn known_pods(pods_root: &Path) -> Vec<String> {
 
 impl PodVolumes {
     pub fn new(pods_root: &Path, uid: &str) -> PodVolumes {
-        PodVolumes { dir: pod_dir(pods_root, uid), written: HashMap::new(), tokens: HashMap::new() }
+        PodVolumes {
+            dir: pod_dir(pods_root, uid),
+            written: HashMap::new(),
+            tokens: HashMap::new(),
+            claims: HashMap::new(),
+        }
     }
 
     fn volume_dir(&self, plugin: &str, name: &str) -> PathBuf {
@@ -199,7 +206,11 @@ impl PodVolumes {
             return Ok(writable(path));
         }
         if let Some(claim) = &volume.persistent_volume_claim {
-            let path = self.claim_path(namespace, &claim.claim_name, cluster).await?;
+            let path = match self.claims.get(name) {
+                Some(path) => path.clone(),
+                None => self.claim_path(namespace, &claim.claim_name, cluster).await?,
+            };
+            self.claims.insert(name.clone(), path.clone());
             return Ok(Ready { path, read_only: claim.read_only == Some(true) });
         }
         let (plugin, files, tmpfs) = if let Some(cm) = &volume.config_map {
