@@ -268,6 +268,10 @@ fn config_maps_secrets_and_volumes_reach_containers() {
     node.wait_for_status("shared", "Completed");
     assert_eq!(server.ok(&["logs", "shared"]), "shared from-init\ncache tmpfs\nfrom-host\n");
     assert_eq!(std::fs::read_to_string(host_dir.join("out")).unwrap(), "from-pod\n");
+    let uid = server.ok(&["get", "pod", "shared", "-o", "jsonpath={.metadata.uid}"]);
+    let shared_dir = node.data_dir().join("agent/pods").join(uid.trim());
+    poll("a finished pod's volumes are torn down", || (!shared_dir.exists()).then_some(()));
+    assert!(host_dir.join("in").exists(), "hostPath contents stay");
 
     // A missing ConfigMap: the container waits with upstream's reason, then starts.
     server.kubectl_stdin(&["apply", "-f", "-"], &late_pod(&busybox));

@@ -254,6 +254,13 @@ impl PodWorker {
             }
         }
         self.collect_garbage(&seen).await;
+        if finished && !seen.observed.sandbox_ready && self.volumes.take().is_some() {
+            // As upstream: a finished pod's volumes are torn down (tmpfs released) before the
+            // pod object goes.
+            if let Err(err) = volumes::tear_down(&self.node.pods_root, &r.uid) {
+                tracing::warn!(pod = %r.display(), "removing the volumes of a finished pod: {err:#}");
+            }
+        }
         self.note_backoffs(pod, &seen, now);
         let status = self.status(pod, &seen, false, now);
         if status.phase.is_terminal() && seen.observed.sandbox_ready {
