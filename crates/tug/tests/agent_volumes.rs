@@ -78,7 +78,7 @@ spec:
   containers:
   - name: main
     image: {image}
-    command: ["sh", "-c", "echo shared $(cat /work/msg); grep -q ' /cache tmpfs ' /proc/mounts && echo cache tmpfs; echo from-pod > /host/out; cat /host/in"]
+    command: ["sh", "-c", "echo shared $(cat /work/msg); grep -q ' /cache tmpfs ' /proc/mounts && echo cache tmpfs $(df -k /cache | tail -1 | awk '{{print $2}}'); echo from-pod > /host/out; cat /host/in"]
     volumeMounts:
     - {{name: work, mountPath: /work}}
     - {{name: cache, mountPath: /cache}}
@@ -266,7 +266,7 @@ fn config_maps_secrets_and_volumes_reach_containers() {
     std::fs::write(host_dir.join("in"), "from-host\n").unwrap();
     server.kubectl_stdin(&["apply", "-f", "-"], &shared_pod(&busybox, host_dir.to_str().unwrap()));
     node.wait_for_status("shared", "Completed");
-    assert_eq!(server.ok(&["logs", "shared"]), "shared from-init\ncache tmpfs\nfrom-host\n");
+    assert_eq!(server.ok(&["logs", "shared"]), "shared from-init\ncache tmpfs 16384\nfrom-host\n");
     assert_eq!(std::fs::read_to_string(host_dir.join("out")).unwrap(), "from-pod\n");
     let uid = server.ok(&["get", "pod", "shared", "-o", "jsonpath={.metadata.uid}"]);
     let shared_dir = node.data_dir().join("agent/pods").join(uid.trim());

@@ -112,6 +112,22 @@ fn unmount(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The size of a `medium: Memory` emptyDir, as upstream sizes it: the smallest of its
+/// `sizeLimit`, the pod's memory limit (when every container has one) and the node's
+/// allocatable memory.
+pub fn memory_volume_size(pod: &Pod, size_limit: Option<i64>, downward: &Downward) -> i64 {
+    let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+    let limits: Option<Vec<i64>> = containers
+        .map(|c| {
+            let limit = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
+            tug_scheduler::quantity::value(&limit.0)
+        })
+        .collect();
+    let pod_limit = limits.map(|l| l.iter().sum::<i64>()).filter(|l| *l > 0);
+    let node = downward.allocatable.get("memory").and_then(|q| tug_scheduler::quantity::value(&q.0));
+    [size_limit, pod_limit, node].into_iter().flatten().filter(|s| *s > 0).min().unwrap_or(0)
+}
+
 /// Removes the volumes of pod `uid`: unmounts its tmpfs volumes, then deletes its directory.
 ///
 /// # Errors
@@ -191,8 +207,9 @@ impl PodVolumes {
         if let Some(empty) = &volume.empty_dir {
             let dir = self.volume_dir("empty-dir", name);
             if empty.medium.as_deref() == Some("Memory") {
-                let size = empty.size_limit.as_ref().and_then(|q| tug_scheduler::quantity::value(&q.0));
-                ensure_tmpfs(&dir, size).map_err(|e| format!("{e:#}"))?;
+                let limit = empty.size_limit.as_ref().and_then(|q| tug_scheduler::quantity::value(&q.0));
+                ensure_tmpfs(&dir, Some(memory_volume_size(pod, limit, downward)))
+                    .map_err(|e| format!("{e:#}"))?;
             } else {
                 fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
@@ -415,6 +432,21 @@ mod tests {
         tear_down(root.path(), "u1").unwrap();
         assert!(!root.path().join("u1").exists());
         assert!(host.is_dir(), "hostPath volumes stay");
+    }
+
+    #[test]
+    fn memory_volumes_take_the_smallest_bound() {
+        let mut p = pod(json!([]));
+        let mut downward = Downward::default();
+        assert_eq!(memory_volume_size(&p, None, &downward), 0, "no bound: tmpfs's default");
+        downward
+            .allocatable
+            .insert("memory".into(), k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into()));
+        assert_eq!(memory_volume_size(&p, None, &downward), 1 << 30);
+        assert_eq!(memory_volume_size(&p, Some(16 << 20), &downward), 16 << 20);
+        p.spec.as_mut().unwrap().containers[0].resources =
+            Some(serde_json::from_value(json!({"limits": {"memory": "64Mi"}})).unwrap());
+        assert_eq!(memory_volume_size(&p, None, &downward), 64 << 20);
     }
 
     #[tokio::test]
