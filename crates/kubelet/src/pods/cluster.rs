@@ -33,6 +33,15 @@ pub trait Cluster: Send + Sync {
     async fn token(&self, namespace: &str, account: &str, request: &TokenRequest) -> Result<TokenRequest>;
 }
 
+/// An API error as its status message (`serviceaccounts "x" not found`), as upstream's
+/// messages quote it; other errors as they are.
+fn plain(err: kube::Error) -> anyhow::Error {
+    match err {
+        kube::Error::Api(status) => anyhow::anyhow!(status.message),
+        other => other.into(),
+    }
+}
+
 /// The cluster through the API server.
 pub struct ApiCluster {
     client: Client,
@@ -97,16 +106,19 @@ impl Cluster for ApiCluster {
     }
 
     async fn claim(&self, namespace: &str, name: &str) -> Result<Option<PersistentVolumeClaim>> {
-        Ok(Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), namespace).get_opt(name).await?)
+        Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(plain)
     }
 
     async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>> {
-        Ok(Api::<PersistentVolume>::all(self.client.clone()).get_opt(name).await?)
+        Api::<PersistentVolume>::all(self.client.clone()).get_opt(name).await.map_err(plain)
     }
 
     async fn token(&self, namespace: &str, account: &str, request: &TokenRequest) -> Result<TokenRequest> {
         let api = Api::<ServiceAccount>::namespaced(self.client.clone(), namespace);
-        Ok(api.create_token_request(account, &PostParams::default(), request).await?)
+        api.create_token_request(account, &PostParams::default(), request).await.map_err(plain)
     }
 }
 

@@ -31,6 +31,10 @@ use crate::{runtime::Runtime, volumes};
 /// How often a pod is synced when nothing about it changes (exits, back-off ends).
 const RESYNC: Duration = Duration::from_secs(1);
 
+/// How old a pod's directory must be to be removed as an orphan: a pod bound after the list
+/// that found the orphans may already have set up its volumes.
+const ORPHAN_MIN_AGE: Duration = Duration::from_secs(60);
+
 /// Runs the pods bound to `node.node_name` until `shutdown` turns true.
 pub async fn run(
     client: Client,
@@ -95,7 +99,7 @@ pub async fn run(
 /// Removes the sandboxes and volumes of pods this node no longer has (deleted while the agent
 /// was down).
 async fn remove_orphans(runtime: Arc<dyn Runtime>, pods_root: std::path::PathBuf, known: Vec<String>) {
-    for uid in volumes::known_pods(&pods_root) {
+    for uid in volumes::known_pods(&pods_root, ORPHAN_MIN_AGE) {
         if !known.contains(&uid)
             && let Err(err) = volumes::tear_down(&pods_root, &uid)
         {

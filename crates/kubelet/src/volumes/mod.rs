@@ -150,13 +150,16 @@ pub fn tear_down(pods_root: &Path, uid: &str) -> Result<()> {
     }
 }
 
-/// The uids of the pods that have a directory under `pods_root`.
-pub fn known_pods(pods_root: &Path) -> Vec<String> {
+/// The uids of the pods with a directory under `pods_root` untouched for at least `min_age`.
+pub fn known_pods(pods_root: &Path, min_age: std::time::Duration) -> Vec<String> {
+    let old = |e: &fs::DirEntry| {
+        e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= min_age))
+    };
     fs::read_dir(pods_root)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().is_dir())
+        .filter(|e| e.path().is_dir() && old(e))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
 }
