@@ -43,17 +43,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let node = Arc::new(node);
-    let caches = cluster::ApiCluster::start(client.clone(), shutdown.clone());
-    let cluster: Arc<dyn cluster::Cluster> = tokio::select! {
-        _ = shutdown.changed() => return,
-        started = caches => match started {
-            Ok(c) => Arc::new(c),
-            Err(err) => {
-                tracing::warn!("starting the ConfigMap and Secret caches: {err:#}");
-                return;
-            }
-        },
-    };
+    let cluster: Arc<dyn cluster::Cluster> = Arc::new(cluster::ApiCluster::new(client.clone()));
     let pods: Api<Pod> = Api::all(client.clone());
     let selector = format!("spec.nodeName={}", node.node_name);
     let mut events = watcher(pods, watcher::Config::default().fields(&selector)).default_backoff().boxed();
@@ -74,9 +64,14 @@ pub async fn run(
                     Some(_) => {}
                     None => {
                         let (tx, rx) = watch::channel(Some(pod));
-                        workers.insert(uid, tx);
+                        workers.insert(uid.clone(), tx);
                         let worker = PodWorker::new(runtime.clone(), node.clone(), cluster.clone());
-                        tokio::spawn(pod_task(client.clone(), node.clone(), worker, rx, shutdown.clone()));
+                        let task = pod_task(client.clone(), node.clone(), worker, rx, shutdown.clone());
+                        let cluster = cluster.clone();
+                        tokio::spawn(async move {
+                            task.await;
+                            cluster.release(&uid);
+                        });
                     }
                 }
             }

@@ -233,6 +233,9 @@ impl PodWorker {
             pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or(now, |t| t.0)
         });
         let mut seen = self.observe(&r.uid).await?;
+        if !finished {
+            self.cluster.prepare(pod).await;
+        }
         if !finished && !self.set_up_volumes(pod, &seen).await {
             // As upstream: nothing starts until every volume is ready; what runs keeps running.
             self.note_backoffs(pod, &seen, now);
