@@ -318,7 +318,7 @@ impl PodWorker {
                 let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
                 let sandbox =
                     config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
-                let downward = self.downward(seen);
+                let downward = self.downward(pod, seen);
                 let built = env::resolve(pod, container, &downward, self.cluster.as_ref()).and_then(|env| {
                     let mounts = volumes::mounts::mounts(container, &self.ready, &env)?;
                     Ok((env, mounts))
@@ -348,9 +348,12 @@ impl PodWorker {
         Ok(())
     }
 
-    fn downward(&self, seen: &Seen) -> Downward {
+    fn downward(&self, pod: &Pod, seen: &Seen) -> Downward {
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+        // As upstream: a pod on the host's network has the node's addresses.
+        let pod_ip = seen.pod_ip.clone().or_else(|| host_network.then(|| self.node.host_ip.clone()));
         Downward {
-            pod_ips: seen.pod_ip.iter().cloned().collect(),
+            pod_ips: pod_ip.into_iter().collect(),
             host_ips: vec![self.node.host_ip.clone()],
             allocatable: self.node.allocatable.clone(),
         }
@@ -359,7 +362,7 @@ impl PodWorker {
     /// Sets up or refreshes the pod's volumes; on failure records a `FailedMount` event (once
     /// per distinct failure) and returns false.
     async fn set_up_volumes(&mut self, pod: &Pod, seen: &Seen) -> bool {
-        let downward = self.downward(seen);
+        let downward = self.downward(pod, seen);
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let volumes = self.volumes.get_or_insert_with(|| PodVolumes::new(&self.node.pods_root, &uid));
         match volumes.set_up(pod, &downward, self.cluster.as_ref()).await {
