@@ -78,9 +78,11 @@ spec:
   containers:
   - name: main
     image: {image}
-    command: ["sh", "-c", "echo shared $(cat /work/msg); grep -q ' /cache tmpfs ' /proc/mounts && echo cache tmpfs $(df -k /cache | tail -1 | awk '{{print $2}}'); echo from-pod > /host/out; cat /host/in"]
+    command: ["sh", "-c", "echo shared $(cat /work/msg); grep -q ' /cache tmpfs ' /proc/mounts && echo cache tmpfs $(df -k /cache | tail -1 | awk '{{print $2}}'); echo from-pod > /host/out; cat /host/in; echo sub > /sub/f; cat /work/nested/dir/f; touch /ro/x 2>/dev/null || echo ro refused"]
     volumeMounts:
     - {{name: work, mountPath: /work}}
+    - {{name: work, mountPath: /sub, subPath: nested/dir}}
+    - {{name: host, mountPath: /ro, readOnly: true}}
     - {{name: cache, mountPath: /cache}}
     - {{name: host, mountPath: /host}}
   volumes:
@@ -259,14 +261,18 @@ fn config_maps_secrets_and_volumes_reach_containers() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&pod_dir.display().to_string()), "tmpfs unmounted");
 
-    // emptyDir shared by an init container and the main one, a tmpfs emptyDir, a hostPath.
+    // emptyDir shared by an init container and the main one (also through a subPath), a tmpfs
+    // emptyDir, a hostPath (also read-only).
     let host = tempfile::tempdir().unwrap();
     let host_dir = host.path().join("shared");
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::write(host_dir.join("in"), "from-host\n").unwrap();
     server.kubectl_stdin(&["apply", "-f", "-"], &shared_pod(&busybox, host_dir.to_str().unwrap()));
     node.wait_for_status("shared", "Completed");
-    assert_eq!(server.ok(&["logs", "shared"]), "shared from-init\ncache tmpfs 16384\nfrom-host\n");
+    assert_eq!(
+        server.ok(&["logs", "shared"]),
+        "shared from-init\ncache tmpfs 16384\nfrom-host\nsub\nro refused\n"
+    );
     assert_eq!(std::fs::read_to_string(host_dir.join("out")).unwrap(), "from-pod\n");
     let uid = server.ok(&["get", "pod", "shared", "-o", "jsonpath={.metadata.uid}"]);
     let shared_dir = node.data_dir().join("agent/pods").join(uid.trim());
