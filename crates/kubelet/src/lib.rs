@@ -51,3 +51,4 @@ pub mod runtime;
 pub mod sim;
 pub mod streaming;
 pub mod time;
+pub mod volumes;

@@ -150,6 +150,8 @@ pub async fn run_node_until(
         host_ip: spec.internal_ip.to_string(),
         log_root,
         dns: pods::config::host_dns(&resolv),
+        pods_root: args.data_dir.join("agent/pods"),
+        allocatable: spec.capacity.allocatable(),
     };
     let pods = tokio::spawn(pods::run(client.clone(), runtime.clone(), pods, stopped.clone()));
     tracing::info!(node = %spec.name, "node agent ready");

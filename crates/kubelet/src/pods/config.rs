@@ -5,10 +5,11 @@ use std::{collections::HashMap, path::Path};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
+use super::env::Env;
 use crate::runtime::proto::{
     ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, KeyValue, LinuxContainerConfig,
-    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption, PodSandboxConfig,
-    PodSandboxMetadata, PortMapping, Protocol,
+    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, NamespaceMode, NamespaceOption,
+    PodSandboxConfig, PodSandboxMetadata, PortMapping, Protocol,
 };
 
 /// Labels upstream's kubelet puts on sandboxes and containers, by which it finds them again.
@@ -130,20 +131,15 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, dns: &DnsConfig)
     }
 }
 
-/// What `valueFrom.fieldRef` may read besides the pod's metadata.
-#[derive(Clone, Debug, Default)]
-pub struct Downward {
-    pub pod_ip: String,
-    pub host_ip: String,
-}
-
-/// The config of run `attempt` of `container`, from the image `image_ref` the runtime has.
+/// The config of run `attempt` of `container`, from the image `image_ref` the runtime has, with
+/// its resolved environment (which `$(VAR)`s in `command` and `args` expand to) and mounts.
 pub fn container_config(
     pod: &Pod,
     container: &Container,
     attempt: u32,
     image_ref: &str,
-    downward: &Downward,
+    env: &Env,
+    mounts: Vec<Mount>,
 ) -> ContainerConfig {
     let r = PodRef::of(pod);
     let mut labels = r.labels();
@@ -151,10 +147,15 @@ pub fn container_config(
     ContainerConfig {
         metadata: Some(ContainerMetadata { name: container.name.clone(), attempt }),
         image: Some(ImageSpec { image: image_ref.to_string(), ..Default::default() }),
-        command: container.command.clone().unwrap_or_default(),
-        args: container.args.clone().unwrap_or_default(),
+        command: env.expand_all(container.command.as_deref().unwrap_or_default()),
+        args: env.expand_all(container.args.as_deref().unwrap_or_default()),
         working_dir: container.working_dir.clone().unwrap_or_default(),
-        envs: env(pod, container, downward),
+        envs: env
+            .vars
+            .iter()
+            .map(|(key, value)| KeyValue { key: key.clone(), value: value.clone() })
+            .collect(),
+        mounts,
         labels,
         annotations: HashMap::from([(
             "io.kubernetes.container.restartCount".to_string(),
@@ -167,37 +168,6 @@ pub fn container_config(
         linux: Some(LinuxContainerConfig::default()),
         ..Default::default()
     }
-}
-
-/// `env` with `value`s and the `fieldRef`s the kubelet resolves; other sources (ConfigMaps,
-/// Secrets, resources) are not resolved yet and left out.
-fn env(pod: &Pod, container: &Container, downward: &Downward) -> Vec<KeyValue> {
-    let spec = pod.spec.as_ref();
-    container
-        .env
-        .iter()
-        .flatten()
-        .filter_map(|e| {
-            let value = match (&e.value, e.value_from.as_ref().and_then(|v| v.field_ref.as_ref())) {
-                (_, Some(field)) => match field.field_path.as_str() {
-                    "metadata.name" => pod.metadata.name.clone().unwrap_or_default(),
-                    "metadata.namespace" => pod.metadata.namespace.clone().unwrap_or_default(),
-                    "metadata.uid" => pod.metadata.uid.clone().unwrap_or_default(),
-                    "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
-                    "spec.serviceAccountName" => {
-                        spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default()
-                    }
-                    "status.podIP" | "status.podIPs" => downward.pod_ip.clone(),
-                    "status.hostIP" | "status.hostIPs" => downward.host_ip.clone(),
-                    _ => return None,
-                },
-                (Some(v), None) => v.clone(),
-                (None, None) if e.value_from.is_none() => String::new(),
-                (None, None) => return None,
-            };
-            Some(KeyValue { key: e.name.clone(), value })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -213,15 +183,9 @@ mod tests {
                     "name": "c",
                     "image": "busybox",
                     "command": ["sh", "-c"],
-                    "args": ["echo $POD"],
+                    "args": ["echo $POD $(PLAIN)"],
                     "workingDir": "/tmp",
                     "ports": [{"containerPort": 80, "hostPort": 8080}],
-                    "env": [
-                        {"name": "PLAIN", "value": "v"},
-                        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                        {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
-                    ],
                 }],
             },
         }))
@@ -245,14 +209,18 @@ mod tests {
     fn containers_get_command_args_and_resolved_env() {
         let p = pod();
         let c = &p.spec.as_ref().unwrap().containers[0];
-        let downward = Downward { pod_ip: "10.42.0.5".into(), host_ip: "192.168.1.2".into() };
-        let config = container_config(&p, c, 2, "sha256:ab", &downward);
+        let env =
+            Env { vars: vec![("PLAIN".into(), "v".into()), ("POD".into(), "web".into())], skipped: vec![] };
+        let mount =
+            Mount { container_path: "/data".into(), host_path: "/v/data".into(), ..Default::default() };
+        let config = container_config(&p, c, 2, "sha256:ab", &env, vec![mount.clone()]);
         assert_eq!(config.command, vec!["sh", "-c"]);
-        assert_eq!(config.args, vec!["echo $POD"]);
+        assert_eq!(config.args, vec!["echo $POD v"]);
+        assert_eq!(config.mounts, vec![mount]);
         assert_eq!(config.working_dir, "/tmp");
         assert_eq!(config.log_path, "c/2.log");
         let env: Vec<(&str, &str)> = config.envs.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
-        assert_eq!(env, vec![("PLAIN", "v"), ("POD", "web"), ("IP", "10.42.0.5")]);
+        assert_eq!(env, vec![("PLAIN", "v"), ("POD", "web")]);
         assert_eq!(config.labels[CONTAINER_NAME_LABEL], "c");
     }
 }

@@ -7,7 +7,9 @@
 //! [`probes`] run each container's probes in tasks of their own and wake the pod's task when a
 //! result changes; [`hooks`] runs postStart and preStop handlers.
 
+pub mod cluster;
 pub mod config;
+pub mod env;
 mod events;
 pub mod hooks;
 pub mod plan;
@@ -29,10 +31,14 @@ use tokio::sync::watch;
 pub use worker::NodeContext;
 use worker::PodWorker;
 
-use crate::runtime::Runtime;
+use crate::{runtime::Runtime, volumes};
 
 /// How often a pod is synced when nothing about it changes (exits, back-off ends).
 const RESYNC: Duration = Duration::from_secs(1);
+
+/// How old a pod's directory must be to be removed as an orphan: a pod bound after the list
+/// that found the orphans may already have set up its volumes.
+const ORPHAN_MIN_AGE: Duration = Duration::from_secs(60);
 
 /// Runs the pods bound to `node.node_name` until `shutdown` turns true.
 pub async fn run(
@@ -43,6 +49,7 @@ pub async fn run(
 ) {
     let node = Arc::new(node);
     let recorder = events::Recorder::start(client.clone(), &node.node_name);
+    let cluster: Arc<dyn cluster::Cluster> = Arc::new(cluster::ApiCluster::new(client.clone()));
     let pods: Api<Pod> = Api::all(client.clone());
     let selector = format!("spec.nodeName={}", node.node_name);
     let mut events = watcher(pods, watcher::Config::default().fields(&selector)).default_backoff().boxed();
@@ -63,10 +70,14 @@ pub async fn run(
                     Some(_) => {}
                     None => {
                         let (tx, rx) = watch::channel(Some(pod));
-                        workers.insert(uid, tx);
-                        let worker = PodWorker::new(runtime.clone(), node.clone());
+                        workers.insert(uid.clone(), tx);
+                        let worker = PodWorker::new(runtime.clone(), node.clone(), cluster.clone());
                         let task = pod_task(client.clone(), recorder.clone(), worker, rx, shutdown.clone());
-                        tokio::spawn(task);
+                        let cluster = cluster.clone();
+                        tokio::spawn(async move {
+                            task.await;
+                            cluster.release(&uid);
+                        });
                     }
                 }
             }
@@ -79,15 +90,23 @@ pub async fn run(
             Ok(watcher::Event::InitDone) => {
                 workers.retain(|_, tx| !tx.is_closed());
                 let known: Vec<String> = workers.keys().cloned().collect();
-                tokio::spawn(remove_orphans(runtime.clone(), known));
+                tokio::spawn(remove_orphans(runtime.clone(), node.pods_root.clone(), known));
             }
             Err(err) => tracing::warn!("watching the pods of node {}: {err}", node.node_name),
         }
     }
 }
 
-/// Removes the sandboxes of pods this node no longer has (deleted while the agent was down).
-async fn remove_orphans(runtime: Arc<dyn Runtime>, known: Vec<String>) {
+/// Removes the sandboxes and volumes of pods this node no longer has (deleted while the agent
+/// was down).
+async fn remove_orphans(runtime: Arc<dyn Runtime>, pods_root: std::path::PathBuf, known: Vec<String>) {
+    for uid in volumes::known_pods(&pods_root, ORPHAN_MIN_AGE) {
+        if !known.contains(&uid)
+            && let Err(err) = volumes::tear_down(&pods_root, &uid)
+        {
+            tracing::warn!("removing the volumes of a deleted pod: {err:#}");
+        }
+    }
     let Ok(sandboxes) = runtime.list_pod_sandboxes(None).await else { return };
     for sandbox in sandboxes {
         let uid = sandbox.labels.get(config::POD_UID_LABEL).map(String::as_str).unwrap_or_default();

@@ -2,7 +2,7 @@
 //! compute the status to post. The CRI calls are here; the decisions are in [`plan`].
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     path::PathBuf,
     sync::Arc,
     time::Duration,
@@ -10,10 +10,15 @@ use std::{
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::{
+    api::core::v1::{Container, Pod},
+    apimachinery::pkg::api::resource::Quantity,
+};
 
 use super::{
-    config::{self, Downward, POD_UID_LABEL, PodRef},
+    cluster::Cluster,
+    config::{self, POD_UID_LABEL, PodRef},
+    env::{self, Downward},
     hooks,
     plan::{self, Action, BackOff, Observed, Run, RunState, StatusInputs, Waiting, Wanted},
     probes::{Health, Kind, ProbeSet, Target},
@@ -24,6 +29,7 @@ use crate::{
         Runtime,
         proto::{ContainerFilter, ContainerState, DnsConfig, PodSandboxFilter, PodSandboxState},
     },
+    volumes::{self, PodVolumes, Ready},
 };
 
 /// What every pod worker of a node shares.
@@ -34,6 +40,10 @@ pub struct NodeContext {
     /// Where pods' log directories go (`/var/log/pods` upstream).
     pub log_root: PathBuf,
     pub dns: DnsConfig,
+    /// Where pods' volumes go (`/var/lib/kubelet/pods` upstream): `<pods_root>/<uid>/volumes`.
+    pub pods_root: PathBuf,
+    /// The node's allocatable resources, what `resourceFieldRef` reads for an unset limit.
+    pub allocatable: BTreeMap<String, Quantity>,
 }
 
 /// An event about the pod for the API (`Pulling`, `Started`, `BackOff`, ...), as upstream's
@@ -55,6 +65,15 @@ fn field_path(init: bool, name: &str) -> Option<String> {
 pub struct PodWorker {
     runtime: Arc<dyn Runtime>,
     node: Arc<NodeContext>,
+    cluster: Arc<dyn Cluster>,
+    /// Set up on the first sync, when the pod's uid is known.
+    volumes: Option<PodVolumes>,
+    /// The volumes as last set up, for the containers' mounts.
+    ready: HashMap<String, Ready>,
+    /// The last volume set-up failure reported (`FailedMount`), reported again only on change.
+    mount_error: Option<String>,
+    /// Containers whose config cannot be built (`CreateContainerConfigError`).
+    config_errors: HashMap<String, Waiting>,
     backoff: BackOff,
     pull_backoff: BackOff,
     /// When each container's last image pull failed, and why.
@@ -149,11 +168,16 @@ fn policy(pod: &Pod) -> RestartPolicy {
 }
 
 impl PodWorker {
-    pub fn new(runtime: Arc<dyn Runtime>, node: Arc<NodeContext>) -> PodWorker {
+    pub fn new(runtime: Arc<dyn Runtime>, node: Arc<NodeContext>, cluster: Arc<dyn Cluster>) -> PodWorker {
         PodWorker {
             probes: ProbeSet::new(runtime.clone()),
             runtime,
             node,
+            cluster,
+            volumes: None,
+            ready: HashMap::new(),
+            mount_error: None,
+            config_errors: HashMap::new(),
             backoff: BackOff::default(),
             pull_backoff: BackOff::default(),
             pull_errors: HashMap::new(),
@@ -378,6 +402,14 @@ impl PodWorker {
         });
         self.probes.start(pod);
         let mut seen = self.observe(&r.uid).await?;
+        if !finished {
+            self.cluster.prepare(pod).await;
+        }
+        if !finished && !self.set_up_volumes(pod, &seen).await {
+            // As upstream: nothing starts until every volume is ready; what runs keeps running.
+            self.note_backoffs(pod, &seen, now);
+            return Ok(self.status(pod, &seen, false, now));
+        }
         if !finished && self.kill_unhealthy(pod, &seen).await? {
             seen = self.observe(&r.uid).await?;
         }
@@ -398,6 +430,13 @@ impl PodWorker {
         }
         self.collect_garbage(&seen).await;
         self.publish_targets(pod, &seen);
+        if finished && !seen.observed.sandbox_ready && self.volumes.take().is_some() {
+            // As upstream: a finished pod's volumes are torn down (tmpfs released) before the
+            // pod object goes.
+            if let Err(err) = volumes::tear_down(&self.node.pods_root, &r.uid) {
+                tracing::warn!(pod = %r.display(), "removing the volumes of a finished pod: {err:#}");
+            }
+        }
         self.note_backoffs(pod, &seen, now);
         let status = self.status(pod, &seen, false, now);
         if status.phase.is_terminal() && seen.observed.sandbox_ready {
@@ -452,11 +491,24 @@ impl PodWorker {
                 let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
                 let sandbox =
                     config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
-                let downward = Downward {
-                    pod_ip: seen.pod_ip.clone().unwrap_or_default(),
-                    host_ip: self.node.host_ip.clone(),
+                let downward = self.downward(pod, seen);
+                let built = env::resolve(pod, container, &downward, self.cluster.as_ref()).and_then(|env| {
+                    let mounts = volumes::mounts::mounts(container, &self.ready, &env)?;
+                    Ok((env, mounts))
+                });
+                let (env, mounts) = match built {
+                    Ok(built) => built,
+                    Err(message) => {
+                        self.config_error(name, *init, message);
+                        return Ok(());
+                    }
                 };
-                let config = config::container_config(pod, container, *attempt, &image_ref, &downward);
+                self.config_errors.remove(name);
+                for skipped in &env.skipped {
+                    // As upstream: about the pod, not one of its containers.
+                    self.note(true, "InvalidEnvironmentVariableNames", skipped.message.clone(), None);
+                }
+                let config = config::container_config(pod, container, *attempt, &image_ref, &env, mounts);
                 let id = self.runtime.create_container(sandbox_id, &config, &sandbox).await?;
                 self.note(false, "Created", format!("Created container: {name}"), field_path(*init, name));
                 self.runtime.start_container(&id).await?;
@@ -464,10 +516,56 @@ impl PodWorker {
                 if *attempt > 0 {
                     self.backoff.restarted(name);
                 }
-                self.post_start(pod, container, &id, &downward.pod_ip).await?;
+                let pod_ip = downward.pod_ips.first().cloned().unwrap_or_default();
+                self.post_start(pod, container, &id, &pod_ip).await?;
             }
         }
         Ok(())
+    }
+
+    fn downward(&self, pod: &Pod, seen: &Seen) -> Downward {
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+        // As upstream: a pod on the host's network has the node's addresses.
+        let pod_ip = seen.pod_ip.clone().or_else(|| host_network.then(|| self.node.host_ip.clone()));
+        Downward {
+            pod_ips: pod_ip.into_iter().collect(),
+            host_ips: vec![self.node.host_ip.clone()],
+            allocatable: self.node.allocatable.clone(),
+        }
+    }
+
+    /// Sets up or refreshes the pod's volumes; on failure records a `FailedMount` event (once
+    /// per distinct failure) and returns false.
+    async fn set_up_volumes(&mut self, pod: &Pod, seen: &Seen) -> bool {
+        let downward = self.downward(pod, seen);
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let volumes = self.volumes.get_or_insert_with(|| PodVolumes::new(&self.node.pods_root, &uid));
+        match volumes.set_up(pod, &downward, self.cluster.as_ref()).await {
+            Ok(ready) => {
+                self.ready = ready;
+                self.mount_error = None;
+                true
+            }
+            Err(err) => {
+                let message = err.event_message();
+                if self.mount_error.as_ref() != Some(&message) {
+                    tracing::warn!(pod = %PodRef::of(pod).display(), "{message}");
+                    self.note(true, "FailedMount", message.clone(), None);
+                    self.mount_error = Some(message);
+                }
+                false
+            }
+        }
+    }
+
+    /// A container whose config cannot be built waits with `CreateContainerConfigError`, and a
+    /// `Failed` event says why (once per distinct message).
+    fn config_error(&mut self, name: &str, init: bool, message: String) {
+        if self.config_errors.get(name).and_then(|w| w.message.as_ref()) != Some(&message) {
+            self.note(true, "Failed", format!("Error: {message}"), field_path(init, name));
+        }
+        let waiting = Waiting { reason: "CreateContainerConfigError".into(), message: Some(message) };
+        self.config_errors.insert(name.to_string(), waiting);
     }
 
     /// The image of `container` per its pull policy; `None` (with the reason recorded for the
@@ -570,7 +668,7 @@ impl PodWorker {
             (wanted(spec.init_containers.as_deref().unwrap_or_default()), wanted(&spec.containers));
         let policy = policy(pod);
         let pod_ref = r.display();
-        let waiting: HashMap<String, Waiting> =
+        let mut waiting: HashMap<String, Waiting> =
             self.pull_errors.iter().map(|(k, (_, w))| (k.clone(), w.clone())).collect();
         let health: HashMap<String, Health> = seen
             .observed
@@ -578,6 +676,7 @@ impl PodWorker {
             .iter()
             .filter_map(|(name, runs)| Some((name.clone(), self.probes.health(name, &runs.first()?.id)?)))
             .collect();
+        waiting.extend(self.config_errors.iter().map(|(k, w)| (k.clone(), w.clone())));
         let inputs = StatusInputs {
             policy: Some(policy),
             pod_ref: &pod_ref,
@@ -655,6 +754,7 @@ impl PodWorker {
         for id in &seen.sandboxes {
             self.runtime.remove_pod_sandbox(id).await?;
         }
+        volumes::tear_down(&self.node.pods_root, &r.uid)?;
         Ok(status)
     }
 }
@@ -662,15 +762,17 @@ impl PodWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{pod_status::State, runtime::FakeRuntime};
+    use crate::{pod_status::State, pods::cluster::StaticCluster, runtime::FakeRuntime};
 
     fn node() -> Arc<NodeContext> {
         let dir = std::env::temp_dir().join(format!("tug-pod-worker-{}", std::process::id()));
         Arc::new(NodeContext {
             node_name: "n1".into(),
             host_ip: "192.168.0.2".into(),
+            pods_root: dir.join("pods"),
             log_root: dir,
             dns: DnsConfig::default(),
+            allocatable: BTreeMap::new(),
         })
     }
 
@@ -701,7 +803,7 @@ mod tests {
     #[tokio::test]
     async fn init_containers_run_to_completion_before_the_main_container() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", true);
         let status = worker.sync(&pod, false, t(0)).await.unwrap();
         assert_eq!(status.phase, Phase::Pending);
@@ -721,7 +823,7 @@ mod tests {
     #[tokio::test]
     async fn a_crashing_container_restarts_with_back_off() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", false);
         let status = worker.sync(&pod, false, t(0)).await.unwrap();
         fake.exit(&container_id(&status, false), 1);
@@ -748,7 +850,7 @@ mod tests {
     #[tokio::test]
     async fn a_finished_pod_stops_its_sandbox_and_deletion_removes_it() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Never", false);
         let status = worker.sync(&pod, false, t(1)).await.unwrap();
         fake.exit(&container_id(&status, false), 0);
@@ -763,7 +865,7 @@ mod tests {
         assert!(fake.list_pod_sandboxes(None).await.unwrap().is_empty());
 
         let running = self::pod("Always", false);
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         worker.sync(&running, false, t(1)).await.unwrap();
         let status = worker.terminate(&running, Duration::from_secs(30), t(2)).await.unwrap();
         assert!(matches!(&status.container_statuses[0].state, State::Terminated(t) if t.exit_code == 137));
@@ -774,7 +876,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_sandbox_is_replaced_with_the_next_attempt() {
         let fake = Arc::new(FakeRuntime::new());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", false);
         worker.sync(&pod, false, t(0)).await.unwrap();
         let first = fake.list_pod_sandboxes(None).await.unwrap();
@@ -819,7 +921,7 @@ mod tests {
         let fake = Arc::new(FakeRuntime::new());
         let passing = script(&fake);
         passing.lock().unwrap().insert("live".to_string());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = probed_pod(serde_json::json!({
             "readinessProbe": {"exec": {"command": ["ready"]}, "periodSeconds": 1, "failureThreshold": 1},
             "livenessProbe": {"exec": {"command": ["live"]}, "periodSeconds": 1, "failureThreshold": 2},
@@ -864,7 +966,7 @@ mod tests {
         let fake = Arc::new(FakeRuntime::new());
         let passing = script(&fake);
         passing.lock().unwrap().insert("bye".to_string());
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = probed_pod(serde_json::json!({
             "lifecycle": {"postStart": {"exec": {"command": ["hello"]}}, "preStop": {"exec": {"command": ["bye"]}}},
         }));
@@ -895,7 +997,7 @@ mod tests {
 
         // A failing preStop hook is reported without its output; the container stops anyway.
         passing.lock().unwrap().remove("bye");
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = probed_pod(serde_json::json!({"lifecycle": {"preStop": {"exec": {"command": ["bye"]}}}}));
         worker.sync(&pod, false, Timestamp::now()).await.unwrap();
         let status = worker.terminate(&pod, Duration::from_secs(30), Timestamp::now()).await.unwrap();
@@ -905,10 +1007,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_missing_config_map_holds_the_container_until_it_appears() {
+        let fake = Arc::new(FakeRuntime::new());
+        let mut pod = pod("Always", false);
+        let env =
+            serde_json::json!([{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "a"}}}]);
+        pod.spec.as_mut().unwrap().containers[0].env = serde_json::from_value(env).unwrap();
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
+        let status = worker.sync(&pod, false, t(0)).await.unwrap();
+        assert_eq!(
+            status.container_statuses[0].state,
+            State::Waiting {
+                reason: "CreateContainerConfigError".into(),
+                message: Some("configmap \"cfg\" not found".into())
+            }
+        );
+        assert_eq!(status.phase, Phase::Pending);
+        worker.sync(&pod, false, t(1)).await.unwrap();
+        let failed: Vec<String> =
+            worker.take_notes().into_iter().filter(|n| n.reason == "Failed").map(|n| n.message).collect();
+        assert_eq!(failed, vec!["Error: configmap \"cfg\" not found"], "reported once");
+
+        let cluster = StaticCluster::default()
+            .with_config_map("ns", serde_json::json!({"metadata": {"name": "cfg"}, "data": {"a": "1"}}));
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(cluster));
+        let status = worker.sync(&pod, false, t(2)).await.unwrap();
+        assert!(matches!(status.container_statuses[0].state, State::Running { .. }), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn a_volume_that_cannot_be_set_up_keeps_the_pod_creating() {
+        let fake = Arc::new(FakeRuntime::new());
+        let mut pod = pod("Always", false);
+        let volumes = serde_json::json!([{"name": "cfg", "configMap": {"name": "x"}}]);
+        pod.spec.as_mut().unwrap().volumes = serde_json::from_value(volumes).unwrap();
+        pod.metadata.uid = Some(format!("u-{}", std::process::id()));
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
+        let status = worker.sync(&pod, false, t(0)).await.unwrap();
+        assert_eq!(status.container_statuses[0].state, State::waiting("ContainerCreating"));
+        assert!(fake.list_pod_sandboxes(None).await.unwrap().is_empty(), "no sandbox before the volumes");
+        let notes = worker.take_notes();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(
+            (notes[0].reason, notes[0].message.as_str()),
+            ("FailedMount", "MountVolume.SetUp failed for volume \"cfg\" : configmap \"x\" not found")
+        );
+    }
+
+    #[tokio::test]
     async fn image_pull_failures_show_and_back_off() {
         let fake = Arc::new(FakeRuntime::new());
         fake.refuse_pull("busybox:1", "not found");
-        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
         let pod = pod("Always", false);
         let status = worker.sync(&pod, false, t(1)).await.unwrap();
         assert!(
