@@ -147,6 +147,8 @@ pub type Params = HashMap<String, String>;
 /// The authenticated caller (see `auth::require_identity`).
 type Caller = Option<Extension<Identity>>;
 
+// An axum handler takes one argument per extractor.
+#[allow(clippy::too_many_arguments)]
 async fn core_handler(
     State(state): State<AppState>,
     Path(rest): Path<String>,
