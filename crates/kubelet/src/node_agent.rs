@@ -217,27 +217,20 @@ impl Agent {
         let now = Timestamp::now();
         let not_ready = self.check_readiness().await;
         let live = self.read_live().await;
-        if live != self.live {
-            if live.pressure != self.live.pressure {
-                // A pressure condition changing is a transition of the node's conditions.
-                *since = now;
-            }
-            self.live = live;
-            self.not_ready = not_ready.clone();
-            self.post_status(*since, now).await?;
-            *reported = Instant::now();
-        }
-        if not_ready.as_ref().map(|_| ()) != self.not_ready.as_ref().map(|_| ()) {
+        let readiness_changed = not_ready.is_some() != self.not_ready.is_some();
+        if readiness_changed || live.pressure != self.live.pressure {
+            // A condition changed.
             *since = now;
+        }
+        if readiness_changed {
             match &not_ready {
                 None => tracing::info!(node = %self.name(), "node ready"),
                 Some(why) => tracing::warn!(node = %self.name(), "node not ready: {why}"),
             }
+        }
+        if readiness_changed || live != self.live || reported.elapsed() >= NODE_STATUS_REPORT {
             self.not_ready = not_ready;
-            self.post_status(*since, now).await?;
-            *reported = Instant::now();
-        } else if reported.elapsed() >= NODE_STATUS_REPORT {
-            self.not_ready = not_ready;
+            self.live = live;
             self.post_status(*since, now).await?;
             *reported = Instant::now();
         }

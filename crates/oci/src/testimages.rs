@@ -17,8 +17,9 @@ pub const BUSYBOX_LATEST: &str = "tugboat/busybox:latest";
 /// Docker Hub's names for busybox, pushed when asked so that a registry standing in for
 /// docker.io behind a registry mirror serves the tutorials' images offline. The tags are the
 /// ones upstream's documentation uses (1.28); they all hold Debian's busybox 1.35.
-pub const BUSYBOX_DOCKER_HUB: [&str; 3] =
-    ["library/busybox:latest", "library/busybox:1.35", "library/busybox:1.28"];
+/// `stable` is what kube-rs's own cluster tests run.
+pub const BUSYBOX_DOCKER_HUB: [&str; 4] =
+    ["library/busybox:latest", "library/busybox:1.35", "library/busybox:1.28", "library/busybox:stable"];
 /// Docker Hub's names for nginx, pushed with [`BUSYBOX_DOCKER_HUB`]: the test server serving
 /// a welcome page on port 80, which is all the tutorials ask of nginx (tags from upstream's
 /// Deployment examples; `nginx:1.161`, their broken tag, stays absent on purpose).

@@ -42,6 +42,11 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:5000")]
         registry: String,
     },
+    /// Start a local registry (Debian's docker-registry on a free loopback port) holding every
+    /// image with the Docker Hub and registry.k8s.io names, print `registry HOST:PORT`, and
+    /// serve until SIGTERM or SIGINT, then remove it (needs the `testing` feature).
+    #[cfg(feature = "testing")]
+    Serve,
     /// Print the names images get in a registry.
     Names {
         #[arg(long, default_value = "127.0.0.1:5000")]
@@ -83,6 +88,25 @@ fn main() -> anyhow::Result<()> {
             for (name, _) in &named {
                 println!("{name}");
             }
+        }
+        #[cfg(feature = "testing")]
+        Cmd::Serve => {
+            use std::io::Write as _;
+            use tokio::signal::unix::{SignalKind, signal};
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let mut term = signal(SignalKind::terminate())?;
+                let mut int = signal(SignalKind::interrupt())?;
+                let registry = tug_oci::testing::LocalRegistry::with_test_images().await?;
+                println!("registry {}", registry.host());
+                std::io::stdout().flush()?;
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                drop(registry);
+                anyhow::Ok(())
+            })?;
         }
         Cmd::Names { registry } => {
             for name in testimages::names(cli.docker_hub_names) {
