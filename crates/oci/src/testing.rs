@@ -130,6 +130,60 @@ impl From<Error> for Started {
     }
 }
 
+/// The user and password [`LocalRegistry::require_basic_auth`] accepts.
+pub const REGISTRY_USER: &str = "tugboat";
+pub const REGISTRY_PASSWORD: &str = "tugboat-secret";
+/// bcrypt (cost 4) of [`REGISTRY_PASSWORD`], the only hash docker-registry's htpasswd takes;
+/// made once with libxcrypt, so the tests need no bcrypt implementation.
+const REGISTRY_PASSWORD_BCRYPT: &str = "$2b$04$q/JTjXc6ml7voqf2rB6N8.qGrUbjqDvBLX2FjxUYDvyPvwD4jKHyG";
+
+impl LocalRegistry {
+    /// Restarts the registry on the same port and storage, now asking for HTTP basic auth
+    /// ([`REGISTRY_USER`], [`REGISTRY_PASSWORD`]) on every request: fill it first, then lock it,
+    /// so that pushing needs no credentials.
+    ///
+    /// # Errors
+    /// If the config cannot be written or the registry does not come back within 30 s.
+    pub async fn require_basic_auth(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let htpasswd = self.dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, format!("{REGISTRY_USER}:{REGISTRY_PASSWORD_BCRYPT}\n"))
+            .map_err(|e| Error::io("write registry htpasswd", e))?;
+        let mut config = registry_config(&self.dir.path().join("storage"), self.port);
+        config += &format!("auth:\n  htpasswd:\n    realm: tugboat\n    path: {}\n", htpasswd.display());
+        let path = self.dir.path().join("config.yml");
+        std::fs::write(&path, config).map_err(|e| Error::io("write registry config", e))?;
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| Error::io("open registry log", e))?;
+        let log_err = log.try_clone().map_err(|e| Error::io("open registry log", e))?;
+        let bin = std::env::var("TUG_REGISTRY_BIN").unwrap_or_else(|_| "docker-registry".into());
+        self.child = Command::new(&bin)
+            .arg("serve")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| Error::io(format!("start {bin}"), e))?;
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Up once it refuses an anonymous request.
+            match client.ping().await {
+                Err(err) if err.to_string().contains("401") => return Ok(()),
+                _ if Instant::now() > deadline => {
+                    let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                    return Err(Error::transport("restart registry with auth", log));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
 impl Drop for LocalRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -192,3 +192,41 @@ fn the_server_runs_its_own_node_unless_disabled() {
     drop(node);
     drop(registry);
 }
+
+#[test]
+fn private_images_pull_with_the_pods_image_pull_secrets() {
+    if !can_run() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let public = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let mut private = rt.block_on(LocalRegistry::with_test_images()).expect("a second registry");
+    rt.block_on(private.require_basic_auth()).expect("the second registry asks for credentials");
+    let node = RealNode::start(&public);
+    let server = &node.server;
+    let image = private.image(testimages::BUSYBOX);
+
+    let anonymous = pod_yaml("anonymous", &image, "Never", "echo in");
+    server.kubectl_stdin(&["apply", "-f", "-"], &anonymous);
+    poll("a pull without credentials fails", || {
+        node.status_and_restarts("anonymous").filter(|(s, _)| s == "ErrImagePull" || s == "ImagePullBackOff")
+    });
+
+    server.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", private.host()),
+        &format!("--docker-username={}", tug_oci::testing::REGISTRY_USER),
+        &format!("--docker-password={}", tug_oci::testing::REGISTRY_PASSWORD),
+    ]);
+    let with_secret = pod_yaml("with-secret", &image, "Never", "echo pulled with credentials")
+        + "  imagePullSecrets:\n  - name: regcred\n";
+    server.kubectl_stdin(&["apply", "-f", "-"], &with_secret);
+    node.wait_for_status("with-secret", "Completed");
+    assert_eq!(server.ok(&["logs", "with-secret"]).trim(), "pulled with credentials");
+    drop(node);
+    drop(private);
+    drop(public);
+}

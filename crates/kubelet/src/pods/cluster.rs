@@ -46,7 +46,7 @@ pub trait Cluster: Send + Sync {
 }
 
 /// The ConfigMaps and Secrets `pod` references by name: env, envFrom, volumes and projected
-/// sources of every container.
+/// sources of every container, and its `imagePullSecrets`.
 pub fn references(pod: &Pod) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut config_maps, mut secrets) = (BTreeSet::new(), BTreeSet::new());
     let Some(spec) = pod.spec.as_ref() else { return (config_maps, secrets) };
@@ -70,6 +70,7 @@ pub fn references(pod: &Pod) -> (BTreeSet<String>, BTreeSet<String>) {
             secrets.extend(source.secret.as_ref().map(|s| s.name.clone()));
         }
     }
+    secrets.extend(spec.image_pull_secrets.iter().flatten().map(|r| r.name.clone()));
     config_maps.retain(|n| !n.is_empty());
     secrets.retain(|n| !n.is_empty());
     (config_maps, secrets)

@@ -14,6 +14,7 @@ mod events;
 pub mod hooks;
 pub mod plan;
 pub mod probes;
+pub mod pull_secrets;
 pub mod worker;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

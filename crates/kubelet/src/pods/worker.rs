@@ -487,7 +487,9 @@ impl PodWorker {
                     return Ok(());
                 };
                 let Some(sandbox_id) = &seen.sandbox_id else { return Ok(()) };
-                let Some(image_ref) = self.ensure_image(container, *init, now).await? else { return Ok(()) };
+                let Some(image_ref) = self.ensure_image(pod, container, *init, now).await? else {
+                    return Ok(());
+                };
                 let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
                 let sandbox =
                     config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
@@ -570,8 +572,29 @@ impl PodWorker {
 
     /// The image of `container` per its pull policy; `None` (with the reason recorded for the
     /// status) when it cannot be had now.
+    /// Pulls `image` with the pod's `imagePullSecrets`: each matching credential in turn (as
+    /// upstream's puller), anonymously when none matches; the last failure if all fail.
+    async fn pull(&self, pod: &Pod, image: &str) -> crate::runtime::Result<String> {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let refs = pod.spec.as_ref().and_then(|s| s.image_pull_secrets.as_ref());
+        let secrets: Vec<_> =
+            refs.into_iter().flatten().filter_map(|r| self.cluster.secret(namespace, &r.name)).collect();
+        let secrets: Vec<&k8s_openapi::api::core::v1::Secret> = secrets.iter().map(AsRef::as_ref).collect();
+        // With no candidate the first pull is anonymous.
+        let mut candidates = super::pull_secrets::credentials(image, &secrets).into_iter();
+        let mut result = self.runtime.pull_image(image, candidates.next(), None).await;
+        for auth in candidates {
+            if result.is_ok() {
+                break;
+            }
+            result = self.runtime.pull_image(image, Some(auth), None).await;
+        }
+        result
+    }
+
     async fn ensure_image(
         &mut self,
+        pod: &Pod,
         container: &Container,
         init: bool,
         now: Timestamp,
@@ -620,7 +643,7 @@ impl PodWorker {
         }
         self.note(false, "Pulling", format!("Pulling image {image:?}"), path.clone());
         let started = std::time::Instant::now();
-        match self.runtime.pull_image(&image, None, None).await {
+        match self.pull(pod, &image).await {
             Ok(image_ref) => {
                 self.pull_errors.remove(name);
                 let took = started.elapsed().as_secs_f64();
@@ -1069,5 +1092,47 @@ mod tests {
             matches!(&status.container_statuses[0].state, State::Waiting { reason, .. } if reason == "ImagePullBackOff")
         );
         assert_eq!(status.phase, Phase::Pending);
+    }
+
+    #[tokio::test]
+    async fn private_images_pull_with_the_pods_image_pull_secrets() {
+        use base64::Engine as _;
+        let fake = Arc::new(FakeRuntime::new());
+        fake.require_credentials("registry.example.com/app:v1", "right");
+        let config = |user: &str| {
+            let json =
+                serde_json::json!({"auths": {"registry.example.com": {"username": user, "password": "pw"}}});
+            base64::engine::general_purpose::STANDARD.encode(json.to_string())
+        };
+        let secret = |name: &str, user: &str| {
+            serde_json::json!({
+                "metadata": {"name": name},
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": config(user)},
+            })
+        };
+        let cluster = StaticCluster::default()
+            .with_secret("ns", secret("wrong", "wrong"))
+            .with_secret("ns", secret("right", "right"));
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(cluster));
+        let mut pod = pod("Always", false);
+        let spec = pod.spec.as_mut().unwrap();
+        spec.containers[0].image = Some("registry.example.com/app:v1".into());
+        spec.image_pull_secrets = Some(
+            ["missing", "wrong", "right"]
+                .iter()
+                .map(|n| k8s_openapi::api::core::v1::LocalObjectReference { name: (*n).into() })
+                .collect(),
+        );
+        let status = worker.sync(&pod, false, t(1)).await.unwrap();
+        assert!(
+            !matches!(&status.container_statuses[0].state, State::Waiting { reason, .. } if reason == "ErrImagePull"),
+            "{:?}",
+            status.container_statuses[0].state
+        );
+        // Each matching credential in the pod's order until one works; the sandbox image is
+        // public (anonymous).
+        let users = fake.pull_users();
+        assert!(users.ends_with(&["wrong".to_string(), "right".to_string()]), "{users:?}");
     }
 }

@@ -49,6 +49,10 @@ struct State {
     calls: Vec<&'static str>,
     /// Commands run with `ExecSync`, with the container's id.
     execs: Vec<(String, Vec<String>)>,
+    /// Images that pull only with this user name's credentials.
+    private: HashMap<String, String>,
+    /// The user name each pull presented (empty: anonymous), in order.
+    pull_users: Vec<String>,
 }
 
 impl FakeRuntime {
@@ -102,6 +106,16 @@ impl FakeRuntime {
     /// The commands run with `ExecSync` so far, with the container's id.
     pub fn execs(&self) -> Vec<(String, Vec<String>)> {
         self.lock().execs.clone()
+    }
+
+    /// Makes `image` pull only with credentials for `username` (else `unauthorized`).
+    pub fn require_credentials(&self, image: &str, username: &str) {
+        self.lock().private.insert(image.to_string(), username.to_string());
+    }
+
+    /// The user name each pull presented so far (empty for an anonymous pull).
+    pub fn pull_users(&self) -> Vec<String> {
+        self.lock().pull_users.clone()
     }
 
     /// The CRI calls made so far, by name.
@@ -200,12 +214,18 @@ impl Runtime for FakeRuntime {
     async fn pull_image(
         &self,
         image: &str,
-        _auth: Option<AuthConfig>,
+        auth: Option<AuthConfig>,
         _sandbox: Option<&PodSandboxConfig>,
     ) -> Result<String> {
         let mut state = self.enter("PullImage", image)?;
+        let user = auth.map(|a| a.username).unwrap_or_default();
+        state.pull_users.push(user.clone());
         if let Some(message) = state.unpullable.get(image) {
             return Err(RuntimeError::call("PullImage", image, tonic::Status::not_found(message.clone())));
+        }
+        if state.private.get(image).is_some_and(|wanted| *wanted != user) {
+            let status = tonic::Status::unknown("failed to authorize: 401 Unauthorized");
+            return Err(RuntimeError::call("PullImage", image, status));
         }
         let image_ref = state.image_ref(image);
         state.images.insert(image.to_string(), image_record(image, &image_ref));
