@@ -51,7 +51,7 @@ pub fn credentials(image: &str, secrets: &[&Secret]) -> Vec<AuthConfig> {
         }
     }
     // Stable: equally specific entries keep the order of the pod's secrets.
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, auth)| auth).collect()
 }
 
