@@ -49,6 +49,7 @@ pub mod pod_status;
 pub mod pods;
 pub mod runtime;
 pub mod sim;
+pub mod stats;
 pub mod streaming;
 pub mod time;
 pub mod volumes;

@@ -14,6 +14,7 @@ use tug_kubelet::{
     pods,
     runtime::{CriRuntime, Runtime},
     sim::{ServeConfig, SimConfig, Simulator},
+    stats::ResourceMetrics,
     streaming::Streaming,
 };
 
@@ -140,6 +141,7 @@ pub async fn run_node_until(
         token: args.token.trim().to_string(),
         liveness: RunningContainers::follow(runtime.clone(), stopped.clone()),
         streaming: Some(Arc::new(Streaming { runtime: runtime.clone() })),
+        metrics: Some(Arc::new(ResourceMetrics { runtime: runtime.clone() })),
     };
     let names = vec![spec.name.clone(), spec.internal_ip.to_string()];
     let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.node.kubelet_port));

@@ -119,6 +119,19 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
     for c in ["PodScheduled=True", "Initialized=True", "ContainersReady=True", "Ready=True"] {
         assert!(conditions.contains(c), "{conditions}");
     }
+    // Its usage, as metrics-server reads it from the kubelet, here through the node proxy.
+    let metrics =
+        server.ok(&["get", "--raw", &format!("/api/v1/nodes/{}/proxy/metrics/resource", node.name)]);
+    assert!(
+        metrics.contains(
+            "container_memory_working_set_bytes{container=\"main\",namespace=\"default\",pod=\"forever\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nnode_cpu_usage_seconds_total ") && metrics.contains("resource_scrape_error 0"),
+        "{metrics}"
+    );
     // kubectl logs -f follows the running container and ends when it stops.
     let mut follower = Command::new(kubectl_bin())
         .args(["logs", "-f", "forever"])

@@ -6,6 +6,7 @@ mod binding;
 mod delete;
 mod eviction;
 mod kubelet;
+mod node_proxy;
 mod priority;
 pub(crate) mod raw;
 mod read;
@@ -160,6 +161,11 @@ async fn core_handler(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Error> {
+    if method == Method::GET
+        && let Some((node, path)) = node_proxy::parse(&rest)
+    {
+        return node_proxy::get(&state, node, &path, query.as_deref()).await;
+    }
     let target = resolve(&state, "", "v1", &rest)?;
     if stream::is_streaming(&target) {
         let connect = stream::Connect { method, query, headers, upgrade: upgrade.map(|u| u.0) };

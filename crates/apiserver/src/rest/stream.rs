@@ -231,7 +231,7 @@ fn check_status(pod: &Value, name: &str, container: &str, previous: bool) -> Res
     Err(ApiError::bad_request(format!("container {container:?} in pod {name:?} {message}")).into())
 }
 
-async fn read_node(state: &AppState, node: &str) -> Result<Value, Error> {
+pub(super) async fn read_node(state: &AppState, node: &str) -> Result<Value, Error> {
     let nodes = state
         .registry
         .find("", "v1", "nodes")

@@ -51,6 +51,8 @@ pub struct AgentServer {
     /// exec and attach, when the agent has a container runtime (simulated nodes answer them
     /// with an error).
     pub streaming: Option<Arc<Streaming>>,
+    /// `/metrics/resource`, when the agent has a container runtime.
+    pub metrics: Option<Arc<crate::stats::ResourceMetrics>>,
 }
 
 impl AgentServer {
@@ -75,6 +77,7 @@ impl AgentServer {
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
+            .route("/metrics/resource", get(resource_metrics))
             .route("/exec/{namespace}/{pod}/{container}", any(exec))
             .route("/attach/{namespace}/{pod}/{container}", any(attach))
             .with_state(Arc::new(self))
@@ -117,6 +120,18 @@ async fn container_logs(
         rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
     });
     ([(header::CONTENT_TYPE, "text/plain")], Body::from_stream(body)).into_response()
+}
+
+/// Usage for the metrics pipeline (metrics-server scrapes this path on upstream's kubelet).
+async fn resource_metrics(State(server): State<Arc<AgentServer>>, headers: HeaderMap) -> Response {
+    if !authorized(&headers, &server.token) {
+        return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    }
+    let Some(metrics) = &server.metrics else {
+        return (StatusCode::NOT_FOUND, "this node runs no containers").into_response();
+    };
+    let text = metrics.scrape().await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 async fn exec(
@@ -257,6 +272,7 @@ mod tests {
             token: "s3cret".into(),
             liveness: Arc::new(Running),
             streaming: None,
+            metrics: None,
         }
         .router();
         let logs = "/containerLogs/ns/p/web";

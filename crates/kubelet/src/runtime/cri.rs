@@ -228,6 +228,12 @@ impl Runtime for CriRuntime {
         Ok(answer.map_err(|s| RuntimeError::call("ListContainers", "", s))?.into_inner().containers)
     }
 
+    async fn list_container_stats(&self) -> Result<Vec<proto::ContainerStats>> {
+        let message = proto::ListContainerStatsRequest { filter: None };
+        let answer = self.runtime.clone().list_container_stats(request(message)).await;
+        Ok(answer.map_err(|s| RuntimeError::call("ListContainerStats", "", s))?.into_inner().stats)
+    }
+
     async fn container_status(&self, id: &str) -> Result<ContainerStatus> {
         let message = proto::ContainerStatusRequest { container_id: id.to_string(), verbose: false };
         let answer = self.runtime.clone().container_status(request(message)).await;

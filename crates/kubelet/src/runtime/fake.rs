@@ -415,6 +415,35 @@ impl Runtime for FakeRuntime {
             .collect())
     }
 
+    /// Every container at one core-second and 1 MiB, at its creation time.
+    async fn list_container_stats(&self) -> Result<Vec<super::proto::ContainerStats>> {
+        use super::proto::{ContainerAttributes, ContainerStats, CpuUsage, MemoryUsage, UInt64Value};
+        let state = self.enter("ListContainerStats", "")?;
+        Ok(state
+            .containers
+            .values()
+            .map(|(c, _)| ContainerStats {
+                attributes: Some(ContainerAttributes {
+                    id: c.id.clone(),
+                    metadata: c.metadata.clone(),
+                    labels: c.labels.clone(),
+                    annotations: c.annotations.clone(),
+                }),
+                cpu: Some(CpuUsage {
+                    timestamp: c.created_at,
+                    usage_core_nano_seconds: Some(UInt64Value { value: 1_000_000_000 }),
+                    ..CpuUsage::default()
+                }),
+                memory: Some(MemoryUsage {
+                    timestamp: c.created_at,
+                    working_set_bytes: Some(UInt64Value { value: 1 << 20 }),
+                    ..MemoryUsage::default()
+                }),
+                ..ContainerStats::default()
+            })
+            .collect())
+    }
+
     async fn container_status(&self, id: &str) -> Result<ContainerStatus> {
         let state = self.enter("ContainerStatus", id)?;
         match state.containers.get(id) {

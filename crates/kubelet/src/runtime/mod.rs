@@ -71,6 +71,8 @@ pub trait Runtime: Send + Sync {
     async fn remove_container(&self, id: &str) -> Result<()>;
     async fn list_containers(&self, filter: Option<ContainerFilter>) -> Result<Vec<Container>>;
     async fn container_status(&self, id: &str) -> Result<ContainerStatus>;
+    /// Usage of every container the runtime runs (CRI `ListContainerStats`).
+    async fn list_container_stats(&self) -> Result<Vec<proto::ContainerStats>>;
 
     // Streaming: the runtime prepares the session and answers with a URL on its own streaming
     // server, which the agent's exec and attach endpoints then connect to.

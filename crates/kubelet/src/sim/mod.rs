@@ -136,6 +136,7 @@ impl Simulator {
                 token: serve.token,
                 liveness: sim_logs.clone(),
                 streaming: None,
+                metrics: None,
             };
             let names = vec!["localhost".to_string(), serve.addr.ip().to_string()];
             let (bound, task) =
