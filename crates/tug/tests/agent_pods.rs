@@ -243,3 +243,33 @@ fn private_images_pull_with_the_pods_image_pull_secrets() {
     drop(private);
     drop(public);
 }
+
+#[test]
+fn jobs_complete_and_a_pod_ignoring_sigterm_is_killed_after_its_grace_period() {
+    if !can_run() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let busybox = registry.image(testimages::BUSYBOX);
+    let node = RealNode::start(&registry);
+    let server = &node.server;
+
+    // A Job runs to completion on real containers.
+    server.ok(&["create", "job", "hello", &format!("--image={busybox}"), "--", "sh", "-c", "echo job done"]);
+    server.ok(&["wait", "--for=condition=complete", "job/hello", "--timeout=120s"]);
+    assert_eq!(server.ok(&["logs", "job/hello"]).trim(), "job done");
+    let succeeded = server.ok(&["get", "job", "hello", "-o", "jsonpath={.status.succeeded}"]);
+    assert_eq!(succeeded, "1");
+
+    // PID 1 without a handler ignores SIGTERM: only SIGKILL, after the 2 s grace period, ends
+    // it (a 300 s grace would outlast the delete's timeout).
+    let stubborn = pod_yaml("stubborn", &busybox, "Always", "sleep 3600")
+        .replace("terminationGracePeriodSeconds: 300", "terminationGracePeriodSeconds: 2");
+    server.kubectl_stdin(&["apply", "-f", "-"], &stubborn);
+    node.wait_for_status("stubborn", "Running");
+    server.ok(&["delete", "pod", "stubborn", "--timeout=60s"]);
+    server.fails(&["get", "pod", "stubborn"]);
+    drop(node);
+    drop(registry);
+}
