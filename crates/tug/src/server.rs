@@ -110,7 +110,8 @@ fn start_agent(
             token,
             data_dir,
             node,
-            labels: Vec::new(),
+            // As k3s marks its servers' nodes (kubectl's ROLES column).
+            labels: vec!["node-role.kubernetes.io/control-plane=true".to_string()],
             taints: Vec::new(),
             registries,
         };

@@ -14,6 +14,7 @@ use std::{
 use common::{
     kubectl_bin,
     node::{RealNode, can_run, poll},
+    rows,
 };
 use tug_oci::{testimages, testing::LocalRegistry};
 
@@ -198,6 +199,8 @@ fn the_server_runs_its_own_node_unless_disabled() {
     let server = &node.server;
     let nodes = server.ok(&["get", "nodes", "-o", "name"]);
     assert_eq!(nodes.trim(), format!("node/{}", node.name));
+    let row = server.ok(&["get", "node", &node.name, "--no-headers"]);
+    assert_eq!(rows(&row)[0][2], "control-plane", "the ROLES column: {row}");
     let hello = pod_yaml("hello", &busybox, "Never", "echo hello from $POD_NAME");
     server.kubectl_stdin(&["apply", "-f", "-"], &hello);
     node.wait_for_status("hello", "Completed");
