@@ -106,11 +106,18 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
     let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.kubelet_port));
     let (_, kubelet_server) =
         server.start(listen, names).await.context("starting the kubelet endpoint (container logs)")?;
+    let memory = i64::try_from(spec.capacity.memory_bytes).unwrap_or(i64::MAX);
     let pods = pods::NodeContext {
         node_name: spec.name.clone(),
         host_ip: spec.internal_ip.to_string(),
         log_root,
-        dns: pods::config::host_dns(&resolv),
+        pods_dir: args.data_dir.join("agent/pods"),
+        dns: pods::dns::NodeDns {
+            cluster_dns: args.cluster_dns.iter().map(ToString::to_string).collect(),
+            cluster_domain: args.cluster_domain.clone(),
+            host: pods::dns::host_dns(&resolv),
+        },
+        resources: pods::cgroups::node_resources(memory),
     };
     let pods = tokio::spawn(pods::run(client.clone(), runtime.clone(), pods, stopped.clone()));
     shutdown.wait().await;

@@ -3,10 +3,16 @@
 //! status when it changes, and on deletion stops it within its grace period and deletes the
 //! pod object with grace 0, as upstream's kubelet.
 //!
-//! [`plan`] decides (pure), [`config`] builds CRI configs (pure), [`worker`] makes the calls.
+//! [`plan`] decides (pure), [`config`] builds CRI configs (pure) from [`resources`],
+//! [`security`], [`hosts`] and [`dns`] (pure), [`worker`] makes the calls.
 
+pub mod cgroups;
 pub mod config;
+pub mod dns;
+pub mod hosts;
 pub mod plan;
+pub mod resources;
+pub mod security;
 pub mod worker;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

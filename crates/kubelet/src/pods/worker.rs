@@ -8,14 +8,19 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::{
-    config::{self, Downward, POD_UID_LABEL, PodRef},
+    cgroups,
+    config::{self, Downward, POD_UID_LABEL, PodRef, SandboxSettings},
+    dns::{self, NodeDns},
+    hosts,
     plan::{self, Action, BackOff, Observed, Run, RunState, StatusInputs, Waiting, Wanted},
+    resources::{self, NodeResources},
+    security::ImageUser,
 };
 use crate::{
     pod_status::{self, ConditionInputs, Phase, PodStatus, RestartPolicy, Transitions},
     runtime::{
         Runtime,
-        proto::{ContainerFilter, ContainerState, DnsConfig, PodSandboxFilter, PodSandboxState},
+        proto::{ContainerFilter, ContainerState, PodSandboxFilter, PodSandboxState},
     },
 };
 
@@ -26,7 +31,17 @@ pub struct NodeContext {
     pub host_ip: String,
     /// Where pods' log directories go (`/var/log/pods` upstream).
     pub log_root: PathBuf,
-    pub dns: DnsConfig,
+    /// Where each pod's own files go, `<pods dir>/<uid>/` (`/var/lib/kubelet/pods` upstream):
+    /// its managed `/etc/hosts`.
+    pub pods_dir: PathBuf,
+    pub dns: NodeDns,
+    pub resources: NodeResources,
+}
+
+impl NodeContext {
+    fn sandbox_settings(&self, dns: crate::runtime::proto::DnsConfig) -> SandboxSettings {
+        SandboxSettings { dns, cluster_domain: self.dns.cluster_domain.clone(), resources: self.resources }
+    }
 }
 
 /// An event about the pod for the API (`Pulling`, `Started`, `BackOff`, ...), as upstream's
@@ -52,6 +67,8 @@ pub struct PodWorker {
     pull_backoff: BackOff,
     /// When each container's last image pull failed, and why.
     pull_errors: HashMap<String, (Timestamp, Waiting)>,
+    /// Containers whose config cannot be made (`CreateContainerConfigError`), and why.
+    config_errors: HashMap<String, Waiting>,
     transitions: Transitions,
     start_time: Option<Timestamp>,
     notes: Vec<Note>,
@@ -93,6 +110,7 @@ impl PodWorker {
             backoff: BackOff::default(),
             pull_backoff: BackOff::default(),
             pull_errors: HashMap::new(),
+            config_errors: HashMap::new(),
             transitions: Transitions::default(),
             start_time: None,
             notes: Vec::new(),
@@ -137,7 +155,8 @@ impl PodWorker {
         }
     }
 
-    async fn observe(&self, uid: &str) -> Result<Seen> {
+    async fn observe(&self, pod: &Pod) -> Result<Seen> {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let filter = PodSandboxFilter {
             label_selector: HashMap::from([(POD_UID_LABEL.to_string(), uid.to_string())]),
             ..Default::default()
@@ -157,6 +176,10 @@ impl PodWorker {
         seen.sandbox_attempt = Some(newest.metadata.as_ref().map_or(0, |m| m.attempt));
         let status = self.runtime.pod_sandbox_status(&newest.id).await?;
         seen.pod_ip = status.network.map(|n| n.ip).filter(|ip| !ip.is_empty());
+        if pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false) {
+            // The runtime reports no address for a sandbox on the node's network: it is the node's.
+            seen.pod_ip = Some(self.node.host_ip.clone());
+        }
         let filter = ContainerFilter { pod_sandbox_id: newest.id.clone(), ..Default::default() };
         for container in self.runtime.list_containers(Some(filter)).await? {
             let status = match self.runtime.container_status(&container.id).await {
@@ -203,7 +226,7 @@ impl PodWorker {
         self.start_time.get_or_insert_with(|| {
             pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or(now, |t| t.0)
         });
-        let mut seen = self.observe(&r.uid).await?;
+        let mut seen = self.observe(pod).await?;
         // A new sandbox is followed at once by the containers' first step.
         for _ in 0..2 {
             let actions =
@@ -214,7 +237,7 @@ impl PodWorker {
             if actions.is_empty() {
                 break;
             }
-            seen = self.observe(&r.uid).await?;
+            seen = self.observe(pod).await?;
             if actions != [Action::CreateSandbox] {
                 break;
             }
@@ -247,7 +270,12 @@ impl PodWorker {
                     self.runtime.remove_pod_sandbox(old).await?;
                 }
                 let attempt = seen.sandbox_attempt.map_or(0, |a| a + 1);
-                let config = config::sandbox_config(pod, attempt, &self.node.log_root, &self.node.dns);
+                let (dns, missing) = dns::pod_dns(pod, &self.node.dns);
+                if let Some(missing) = missing {
+                    self.note(true, "MissingClusterDNS", missing.message, None);
+                }
+                let settings = self.node.sandbox_settings(dns);
+                let config = config::sandbox_config(pod, attempt, &self.node.log_root, &settings);
                 std::fs::create_dir_all(&config.log_directory)
                     .with_context(|| format!("creating {}", config.log_directory))?;
                 self.runtime.run_pod_sandbox(&config, "").await?;
@@ -272,13 +300,20 @@ impl PodWorker {
                 let Some(sandbox_id) = &seen.sandbox_id else { return Ok(()) };
                 let Some(image_ref) = self.ensure_image(container, *init, now).await? else { return Ok(()) };
                 let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
-                let sandbox =
-                    config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
+                let settings = self.node.sandbox_settings(dns::pod_dns(pod, &self.node.dns).0);
+                let sandbox = config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &settings);
                 let downward = Downward {
                     pod_ip: seen.pod_ip.clone().unwrap_or_default(),
                     host_ip: self.node.host_ip.clone(),
                 };
-                let config = config::container_config(pod, container, *attempt, &image_ref, &downward);
+                let Some(linux) = self.linux_config(pod, container, *init).await? else { return Ok(()) };
+                let mut config =
+                    config::container_config(pod, container, *attempt, &image_ref, &downward, linux);
+                let pod_ips: Vec<String> = seen.pod_ip.iter().cloned().collect();
+                if hosts::wanted(pod, container, &pod_ips) {
+                    // Last, as upstream's makeMounts adds it after the volumes.
+                    config.mounts.push(self.write_hosts(pod, &pod_ips)?);
+                }
                 let id = self.runtime.create_container(sandbox_id, &config, &sandbox).await?;
                 self.note(false, "Created", format!("Created container: {name}"), field_path(*init, name));
                 self.runtime.start_container(&id).await?;
@@ -289,6 +324,64 @@ impl PodWorker {
             }
         }
         Ok(())
+    }
+
+    /// The container's Linux settings, run as its image's user unless the pod says otherwise;
+    /// `None` (with `CreateContainerConfigError` recorded for the status) when they cannot be
+    /// made.
+    async fn linux_config(
+        &mut self,
+        pod: &Pod,
+        container: &Container,
+        init: bool,
+    ) -> Result<Option<crate::runtime::proto::LinuxContainerConfig>> {
+        let image = container.image.clone().unwrap_or_default();
+        let user = ImageUser::of(self.runtime.image_status(&image).await?.as_ref());
+        match config::linux_container_config(pod, container, &self.node.resources, &user) {
+            Ok(linux) => {
+                self.config_errors.remove(&container.name);
+                Ok(Some(linux))
+            }
+            Err(message) => {
+                let name = &container.name;
+                if self.config_errors.get(name).is_none_or(|w| w.message.as_ref() != Some(&message)) {
+                    self.note(true, "Failed", format!("Error: {message}"), field_path(init, name));
+                }
+                let waiting = Waiting { reason: "CreateContainerConfigError".into(), message: Some(message) };
+                self.config_errors.insert(name.clone(), waiting);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes the pod's managed `/etc/hosts` and returns its mount.
+    fn write_hosts(&self, pod: &Pod, pod_ips: &[String]) -> Result<crate::runtime::proto::Mount> {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let node_hosts = if pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false) {
+            std::fs::read_to_string(hosts::ETC_HOSTS).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let content = hosts::content(pod, pod_ips, &self.node.dns.cluster_domain, &node_hosts);
+        let file = hosts::path(&self.node.pods_dir, uid);
+        hosts::write(&file, &content).with_context(|| format!("writing {}", file.display()))
+    }
+
+    /// Removes what the pod left on the node besides the runtime's: its managed files and its
+    /// cgroup.
+    fn clean_up(&self, pod: &Pod) {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let file = hosts::path(&self.node.pods_dir, uid);
+        if let Err(e) = std::fs::remove_file(&file)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("removing {}: {e}", file.display());
+        }
+        if let Some(dir) = file.parent() {
+            // Only when empty: other files of the pod (volumes) are not this code's to remove.
+            let _ = std::fs::remove_dir(dir);
+        }
+        cgroups::remove(&resources::cgroup_parent(pod));
     }
 
     /// The image of `container` per its pull policy; `None` (with the reason recorded for the
@@ -391,8 +484,9 @@ impl PodWorker {
             (wanted(spec.init_containers.as_deref().unwrap_or_default()), wanted(&spec.containers));
         let policy = policy(pod);
         let pod_ref = r.display();
-        let waiting: HashMap<String, Waiting> =
+        let mut waiting: HashMap<String, Waiting> =
             self.pull_errors.iter().map(|(k, (_, w))| (k.clone(), w.clone())).collect();
+        waiting.extend(self.config_errors.iter().map(|(k, w)| (k.clone(), w.clone())));
         let inputs = StatusInputs {
             policy: Some(policy),
             pod_ref: &pod_ref,
@@ -425,8 +519,7 @@ impl PodWorker {
     /// # Errors
     /// When the runtime fails.
     pub async fn terminate(&mut self, pod: &Pod, grace: Duration, now: Timestamp) -> Result<PodStatus> {
-        let r = PodRef::of(pod);
-        let seen = self.observe(&r.uid).await?;
+        let seen = self.observe(pod).await?;
         let running: Vec<&Run> = seen
             .observed
             .runs
@@ -460,7 +553,7 @@ impl PodWorker {
         for id in &seen.sandboxes {
             self.runtime.stop_pod_sandbox(id).await?;
         }
-        let seen = self.observe(&r.uid).await?;
+        let seen = self.observe(pod).await?;
         let mut status = self.status(pod, &seen, true, now);
         if status.phase == Phase::Pending || status.phase == Phase::Running {
             // Nothing ever ran (or the runtime lost it): the kubelet reports the pod failed.
@@ -469,6 +562,7 @@ impl PodWorker {
         for id in &seen.sandboxes {
             self.runtime.remove_pod_sandbox(id).await?;
         }
+        self.clean_up(pod);
         Ok(status)
     }
 }
@@ -483,8 +577,10 @@ mod tests {
         Arc::new(NodeContext {
             node_name: "n1".into(),
             host_ip: "192.168.0.2".into(),
+            pods_dir: dir.join("pods"),
             log_root: dir,
-            dns: DnsConfig::default(),
+            dns: NodeDns { cluster_domain: "cluster.local".into(), ..Default::default() },
+            resources: NodeResources { memory_capacity: 1 << 30, cgroup_v2: false, swap_accounting: false },
         })
     }
 

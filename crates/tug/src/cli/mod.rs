@@ -91,6 +91,14 @@ pub struct AgentArgs {
     /// The Linux bridge pods attach to, for several agents on one host.
     #[arg(long, default_value = "tug0", hide = true)]
     pub cni_bridge: String,
+    /// The cluster DNS service's address(es) pods with `dnsPolicy: ClusterFirst` resolve
+    /// through (comma-separated). Without it they use the host's resolver, as upstream's
+    /// kubelet does without `clusterDNS`.
+    #[arg(long, value_delimiter = ',', value_name = "IP")]
+    pub cluster_dns: Vec<std::net::IpAddr>,
+    /// The cluster's DNS domain: pods' search path and subdomain FQDNs end in it.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
     #[command(flatten)]
     pub simulated: SimulatedNodeArgs,
     #[command(flatten)]
