@@ -697,6 +697,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn run_as_non_root_with_a_root_image_is_a_config_error() {
+        let fake = Arc::new(FakeRuntime::new());
+        let mut worker = PodWorker::new(fake.clone(), node());
+        let mut pod = pod("Always", false);
+        pod.spec.as_mut().unwrap().security_context =
+            Some(serde_json::from_value(serde_json::json!({"runAsNonRoot": true})).unwrap());
+        let status = worker.sync(&pod, false, t(1)).await.unwrap();
+        let State::Waiting { reason, message } = &status.container_statuses[0].state else {
+            panic!("{status:?}")
+        };
+        assert_eq!(reason, "CreateContainerConfigError");
+        assert_eq!(
+            message.as_deref(),
+            Some(
+                "container has runAsNonRoot and image will run as root (pod: \"p_ns(u1)\", container: main)"
+            )
+        );
+        assert!(!fake.calls().contains(&"CreateContainer"));
+        let failed: Vec<Note> = worker.take_notes().into_iter().filter(|n| n.reason == "Failed").collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].warning && failed[0].message.starts_with("Error: container has runAsNonRoot"));
+        worker.sync(&pod, false, t(2)).await.unwrap();
+        assert!(worker.take_notes().iter().all(|n| n.reason != "Failed"), "reported once");
+    }
+
+    #[tokio::test]
+    async fn host_network_pods_have_the_nodes_address_and_every_container_a_hosts_file() {
+        let fake = Arc::new(FakeRuntime::new());
+        let node = node();
+        let mut worker = PodWorker::new(fake.clone(), node.clone());
+        let mut pod = pod("Always", false);
+        pod.metadata.uid = Some("u-hostnet".into());
+        pod.spec.as_mut().unwrap().host_network = Some(true);
+        let status = worker.sync(&pod, false, t(1)).await.unwrap();
+        assert_eq!(status.pod_ip.as_deref(), Some("192.168.0.2"));
+        let id = container_id(&status, false);
+        let mounts = fake.container_status(&id).await.unwrap().mounts;
+        let file = hosts::path(&node.pods_dir, "u-hostnet");
+        assert_eq!(
+            mounts.last().map(|m| (m.container_path.as_str(), m.host_path.clone())),
+            Some(("/etc/hosts", file.to_string_lossy().into_owned()))
+        );
+        let content = std::fs::read_to_string(&file).unwrap();
+        assert!(content.starts_with("# Kubernetes-managed hosts file (host network).\n"), "{content}");
+        worker.terminate(&pod, Duration::from_secs(1), t(2)).await.unwrap();
+        assert!(!file.exists(), "removed with the pod");
+    }
+
+    #[tokio::test]
     async fn image_pull_failures_show_and_back_off() {
         let fake = Arc::new(FakeRuntime::new());
         fake.refuse_pull("busybox:1", "not found");
