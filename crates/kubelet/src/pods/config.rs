@@ -107,12 +107,6 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, node: &SandboxSe
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: resources::cgroup_parent(pod),
             security_context: Some(security::sandbox_security(pod)),
-            sysctls: spec
-                .security_context
-                .iter()
-                .flat_map(|sc| sc.sysctls.iter().flatten())
-                .map(|s| (s.name.clone(), s.value.clone()))
-                .collect(),
             resources: Some(resources::sandbox_resources(pod, &node.resources)),
             ..Default::default()
         }),

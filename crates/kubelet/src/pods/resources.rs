@@ -150,13 +150,10 @@ fn linux_resources(
     memory_limit: i64,
     node: &NodeResources,
 ) -> LinuxContainerResources {
-    let mut r = LinuxContainerResources::default();
     // A container that only limits cpu gets shares from its limit.
-    r.cpu_shares = if cpu_request == 0 && cpu_limit > 0 {
-        milli_cpu_to_shares(cpu_limit)
-    } else {
-        milli_cpu_to_shares(cpu_request)
-    };
+    let shares_from = if cpu_request == 0 && cpu_limit > 0 { cpu_limit } else { cpu_request };
+    let mut r =
+        LinuxContainerResources { cpu_shares: milli_cpu_to_shares(shares_from), ..Default::default() };
     if cpu_limit > 0 {
         r.cpu_period = QUOTA_PERIOD;
         r.cpu_quota = milli_cpu_to_quota(cpu_limit);
@@ -232,7 +229,7 @@ mod tests {
         let full = serde_json::json!({"limits": {"cpu": "500m", "memory": "64Mi"}});
         let partial = serde_json::json!({"requests": {"cpu": "100m"}});
         assert_eq!(qos(&pod(&[serde_json::json!({})], None)), Qos::BestEffort);
-        assert_eq!(qos(&pod(&[full.clone()], None)), Qos::Guaranteed);
+        assert_eq!(qos(&pod(std::slice::from_ref(&full), None)), Qos::Guaranteed);
         assert_eq!(qos(&pod(&[full.clone(), partial.clone()], None)), Qos::Burstable);
         let unequal = serde_json::json!({"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "64Mi"}});
         assert_eq!(qos(&pod(&[unequal], None)), Qos::Burstable);
