@@ -147,13 +147,19 @@ pub async fn run_node_until(
     let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.node.kubelet_port));
     let (_, kubelet_server) =
         server.start(listen, names).await.context("starting the kubelet endpoint (container logs)")?;
+    let memory = i64::try_from(spec.capacity.memory_bytes).unwrap_or(i64::MAX);
     let pods = pods::NodeContext {
         node_name: spec.name.clone(),
         host_ip: spec.internal_ip.to_string(),
         log_root,
-        dns: pods::config::host_dns(&resolv),
         pods_root: args.data_dir.join("agent/pods"),
         allocatable: spec.capacity.allocatable(),
+        dns: pods::dns::NodeDns {
+            cluster_dns: args.node.cluster_dns.iter().map(ToString::to_string).collect(),
+            cluster_domain: args.node.cluster_domain.clone(),
+            host: pods::dns::host_dns(&resolv),
+        },
+        resources: pods::cgroups::node_resources(memory),
     };
     let pods = tokio::spawn(pods::run(client.clone(), runtime.clone(), pods, stopped.clone()));
     tracing::info!(node = %spec.name, "node agent ready");

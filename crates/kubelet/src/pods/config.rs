@@ -5,11 +5,15 @@ use std::{collections::HashMap, path::Path};
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use super::env::Env;
+use super::{
+    env::Env,
+    hosts,
+    resources::{self, NodeResources},
+    security::{self, ImageUser},
+};
 use crate::runtime::proto::{
     ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, KeyValue, LinuxContainerConfig,
-    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, NamespaceMode, NamespaceOption,
-    PodSandboxConfig, PodSandboxMetadata, PortMapping, Protocol,
+    LinuxPodSandboxConfig, Mount, PodSandboxConfig, PodSandboxMetadata, PortMapping, Protocol,
 };
 
 /// Labels upstream's kubelet puts on sandboxes and containers, by which it finds them again.
@@ -54,34 +58,21 @@ impl PodRef {
     }
 }
 
-/// The host's resolver, which pods use until the cluster has a DNS service (upstream's
-/// `dnsPolicy: ClusterFirst` without `clusterDNS` falls back to it too). Loopback servers are
-/// left out: inside the pod's network namespace they are the pod itself.
-pub fn host_dns(resolv_conf: &str) -> DnsConfig {
-    let mut dns = DnsConfig::default();
-    for line in resolv_conf.lines() {
-        let mut words = line.split_whitespace();
-        match words.next() {
-            Some("nameserver") => {
-                if let Some(server) = words.next().filter(|s| !s.starts_with("127.") && *s != "::1") {
-                    dns.servers.push(server.to_string());
-                }
-            }
-            Some("search") => dns.searches = words.map(str::to_string).collect(),
-            Some("options") => dns.options.extend(words.map(str::to_string)),
-            _ => {}
-        }
-    }
-    dns
+/// What a sandbox takes from the node besides the pod.
+#[derive(Clone, Debug)]
+pub struct SandboxSettings {
+    /// The pod's resolver (see [`super::dns::pod_dns`]).
+    pub dns: DnsConfig,
+    pub cluster_domain: String,
+    pub resources: NodeResources,
 }
 
-/// The sandbox of `pod`, its logs under `log_root/<namespace>_<name>_<uid>`.
-pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, dns: &DnsConfig) -> PodSandboxConfig {
+/// The sandbox of `pod`, its logs under `log_root/<namespace>_<name>_<uid>`, in the pod's
+/// cgroup (cgroupfs driver) with the pod's namespaces and security context.
+pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, node: &SandboxSettings) -> PodSandboxConfig {
     let r = PodRef::of(pod);
     let spec = pod.spec.clone().unwrap_or_default();
-    let host_network = spec.host_network.unwrap_or(false);
-    let hostname =
-        if host_network { String::new() } else { spec.hostname.clone().unwrap_or_else(|| r.name.clone()) };
+    let hostname = hosts::sandbox_hostname(pod, &node.cluster_domain);
     let mut labels: HashMap<String, String> =
         pod.metadata.labels.clone().unwrap_or_default().into_iter().collect();
     labels.extend(r.labels());
@@ -101,7 +92,6 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, dns: &DnsConfig)
             host_ip: p.host_ip.clone().unwrap_or_default(),
         })
         .collect();
-    let network = if host_network { NamespaceMode::Node } else { NamespaceMode::Pod };
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: r.name.clone(),
@@ -111,28 +101,40 @@ pub fn sandbox_config(pod: &Pod, attempt: u32, log_root: &Path, dns: &DnsConfig)
         }),
         hostname,
         log_directory: log_root.join(r.log_dir_name()).to_string_lossy().into_owned(),
-        dns_config: Some(dns.clone()),
+        dns_config: Some(node.dns.clone()),
         port_mappings,
         labels,
         annotations: pod.metadata.annotations.clone().unwrap_or_default().into_iter().collect(),
         linux: Some(LinuxPodSandboxConfig {
-            security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: network as i32,
-                    pid: NamespaceMode::Container as i32,
-                    ipc: NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
+            cgroup_parent: resources::cgroup_parent(pod),
+            security_context: Some(security::sandbox_security(pod)),
+            resources: Some(resources::sandbox_resources(pod, &node.resources)),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
+/// The container's cgroup settings and security context, run as the image's user unless the
+/// pod says otherwise.
+///
+/// # Errors
+/// The message of a `CreateContainerConfigError` (see [`security::container_security`]).
+pub fn linux_container_config(
+    pod: &Pod,
+    container: &Container,
+    node: &NodeResources,
+    image: &ImageUser,
+) -> Result<LinuxContainerConfig, String> {
+    Ok(LinuxContainerConfig {
+        resources: Some(resources::container_resources(pod, container, node)),
+        security_context: Some(security::container_security(pod, container, image)?),
+    })
+}
+
 /// The config of run `attempt` of `container`, from the image `image_ref` the runtime has, with
-/// its resolved environment (which `$(VAR)`s in `command` and `args` expand to) and mounts.
+/// its resolved environment (which `$(VAR)`s in `command` and `args` expand to), mounts and
+/// Linux settings from [`linux_container_config`].
 pub fn container_config(
     pod: &Pod,
     container: &Container,
@@ -140,6 +142,7 @@ pub fn container_config(
     image_ref: &str,
     env: &Env,
     mounts: Vec<Mount>,
+    linux: LinuxContainerConfig,
 ) -> ContainerConfig {
     let r = PodRef::of(pod);
     let mut labels = r.labels();
@@ -165,7 +168,7 @@ pub fn container_config(
         stdin: container.stdin.unwrap_or(false),
         stdin_once: container.stdin_once.unwrap_or(false),
         tty: container.tty.unwrap_or(false),
-        linux: Some(LinuxContainerConfig::default()),
+        linux: Some(linux),
         ..Default::default()
     }
 }
@@ -194,15 +197,22 @@ mod tests {
 
     #[test]
     fn the_sandbox_carries_the_pods_identity_network_and_logs() {
-        let dns = host_dns("nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.com\noptions edns0\n");
-        assert_eq!(dns.servers, vec!["10.0.0.2"]);
-        assert_eq!(dns.searches, vec!["example.com"]);
-        let config = sandbox_config(&pod(), 0, Path::new("/data/pods"), &dns);
+        let node = SandboxSettings {
+            dns: DnsConfig { servers: vec!["10.0.0.2".into()], ..Default::default() },
+            cluster_domain: "cluster.local".into(),
+            resources: NodeResources { memory_capacity: 1 << 30, cgroup_v2: false, swap_accounting: false },
+        };
+        let config = sandbox_config(&pod(), 0, Path::new("/data/pods"), &node);
         assert_eq!(config.hostname, "web");
         assert_eq!(config.log_directory, "/data/pods/ns_web_u1");
         assert_eq!(config.labels[POD_UID_LABEL], "u1");
         assert_eq!(config.labels["app"], "web");
         assert_eq!(config.port_mappings[0].host_port, 8080);
+        assert_eq!(config.dns_config.unwrap().servers, vec!["10.0.0.2"]);
+        let linux = config.linux.unwrap();
+        assert_eq!(linux.cgroup_parent, "/kubepods/besteffort/podu1");
+        let ns = linux.security_context.unwrap().namespace_options.unwrap();
+        assert_eq!(ns.pid(), crate::runtime::proto::NamespaceMode::Container);
     }
 
     #[test]
@@ -213,7 +223,10 @@ mod tests {
             Env { vars: vec![("PLAIN".into(), "v".into()), ("POD".into(), "web".into())], skipped: vec![] };
         let mount =
             Mount { container_path: "/data".into(), host_path: "/v/data".into(), ..Default::default() };
-        let config = container_config(&p, c, 2, "sha256:ab", &env, vec![mount.clone()]);
+        let node = NodeResources { memory_capacity: 1 << 30, cgroup_v2: false, swap_accounting: false };
+        let linux = linux_container_config(&p, c, &node, &ImageUser::default()).unwrap();
+        assert_eq!(linux.resources.as_ref().unwrap().oom_score_adj, 1000, "BestEffort");
+        let config = container_config(&p, c, 2, "sha256:ab", &env, vec![mount.clone()], linux);
         assert_eq!(config.command, vec!["sh", "-c"]);
         assert_eq!(config.args, vec!["echo $POD v"]);
         assert_eq!(config.mounts, vec![mount]);

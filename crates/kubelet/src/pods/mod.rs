@@ -3,18 +3,24 @@
 //! status when it changes, and on deletion stops it within its grace period and deletes the
 //! pod object with grace 0, as upstream's kubelet.
 //!
-//! [`plan`] decides (pure), [`config`] builds CRI configs (pure), [`worker`] makes the calls;
-//! [`probes`] run each container's probes in tasks of their own and wake the pod's task when a
-//! result changes; [`hooks`] runs postStart and preStop handlers.
+//! [`plan`] decides (pure), [`config`] builds CRI configs (pure) from [`env`], [`resources`],
+//! [`security`], [`hosts`] and [`dns`] (pure), [`worker`] makes the calls; [`probes`] run each
+//! container's probes in tasks of their own and wake the pod's task when a result changes;
+//! [`hooks`] runs postStart and preStop handlers.
 
+pub mod cgroups;
 pub mod cluster;
 pub mod config;
+pub mod dns;
 pub mod env;
 mod events;
 pub mod hooks;
+pub mod hosts;
 pub mod plan;
 pub mod probes;
 pub mod pull_secrets;
+pub mod resources;
+pub mod security;
 pub mod worker;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

@@ -423,6 +423,31 @@ mod tests {
     }
 
     #[test]
+    fn the_runtimes_reason_passes_through() {
+        let oom = RunState::Exited {
+            exit_code: 137,
+            reason: "OOMKilled".into(),
+            message: String::new(),
+            started_at: Some(t(1)),
+            finished_at: t(2),
+        };
+        let inputs = StatusInputs {
+            policy: Some(Never),
+            pod_ref: "p_ns(u)",
+            waiting: &HashMap::new(),
+            backoff: None,
+            terminal: false,
+            health: &HashMap::new(),
+            failed_starts: &HashMap::new(),
+        };
+        let (_, s) = statuses(&inputs, &[], &[wanted("a")], &observed(&[("a", vec![run(0, oom)])]), t(3));
+        assert!(
+            matches!(&s[0].state, State::Terminated(t) if t.reason == "OOMKilled" && t.exit_code == 137),
+            "{s:?}"
+        );
+    }
+
+    #[test]
     fn statuses_show_runs_back_off_and_pull_errors() {
         let main = [wanted("a"), wanted("b")];
         let mut backoff = BackOff::default();

@@ -16,18 +16,22 @@ use k8s_openapi::{
 };
 
 use super::{
+    cgroups,
     cluster::Cluster,
-    config::{self, POD_UID_LABEL, PodRef},
+    config::{self, POD_UID_LABEL, PodRef, SandboxSettings},
+    dns::{self, NodeDns},
     env::{self, Downward},
-    hooks,
+    hooks, hosts,
     plan::{self, Action, BackOff, Observed, Run, RunState, StatusInputs, Waiting, Wanted},
     probes::{Health, Kind, ProbeSet, Target},
+    resources::{self, NodeResources},
+    security::ImageUser,
 };
 use crate::{
     pod_status::{self, ConditionInputs, Phase, PodStatus, RestartPolicy, Transitions},
     runtime::{
         Runtime,
-        proto::{ContainerFilter, ContainerState, DnsConfig, PodSandboxFilter, PodSandboxState},
+        proto::{ContainerFilter, ContainerState, PodSandboxFilter, PodSandboxState},
     },
     volumes::{self, PodVolumes, Ready},
 };
@@ -39,11 +43,19 @@ pub struct NodeContext {
     pub host_ip: String,
     /// Where pods' log directories go (`/var/log/pods` upstream).
     pub log_root: PathBuf,
-    pub dns: DnsConfig,
-    /// Where pods' volumes go (`/var/lib/kubelet/pods` upstream): `<pods_root>/<uid>/volumes`.
+    /// Where each pod's own files go, `<pods_root>/<uid>/` (`/var/lib/kubelet/pods` upstream):
+    /// its volumes (`volumes/`) and managed `/etc/hosts` (`etc-hosts`).
     pub pods_root: PathBuf,
     /// The node's allocatable resources, what `resourceFieldRef` reads for an unset limit.
     pub allocatable: BTreeMap<String, Quantity>,
+    pub dns: NodeDns,
+    pub resources: NodeResources,
+}
+
+impl NodeContext {
+    fn sandbox_settings(&self, dns: crate::runtime::proto::DnsConfig) -> SandboxSettings {
+        SandboxSettings { dns, cluster_domain: self.dns.cluster_domain.clone(), resources: self.resources }
+    }
 }
 
 /// An event about the pod for the API (`Pulling`, `Started`, `BackOff`, ...), as upstream's
@@ -328,7 +340,8 @@ impl PodWorker {
         }
     }
 
-    async fn observe(&self, uid: &str) -> Result<Seen> {
+    async fn observe(&self, pod: &Pod) -> Result<Seen> {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let filter = PodSandboxFilter {
             label_selector: HashMap::from([(POD_UID_LABEL.to_string(), uid.to_string())]),
             ..Default::default()
@@ -348,6 +361,10 @@ impl PodWorker {
         seen.sandbox_attempt = Some(newest.metadata.as_ref().map_or(0, |m| m.attempt));
         let status = self.runtime.pod_sandbox_status(&newest.id).await?;
         seen.pod_ip = status.network.map(|n| n.ip).filter(|ip| !ip.is_empty());
+        if pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false) {
+            // The runtime reports no address for a sandbox on the node's network: it is the node's.
+            seen.pod_ip = Some(self.node.host_ip.clone());
+        }
         let filter = ContainerFilter { pod_sandbox_id: newest.id.clone(), ..Default::default() };
         for container in self.runtime.list_containers(Some(filter)).await? {
             let status = match self.runtime.container_status(&container.id).await {
@@ -401,7 +418,7 @@ impl PodWorker {
             pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or(now, |t| t.0)
         });
         self.probes.start(pod);
-        let mut seen = self.observe(&r.uid).await?;
+        let mut seen = self.observe(pod).await?;
         if !finished {
             self.cluster.prepare(pod).await;
         }
@@ -411,7 +428,7 @@ impl PodWorker {
             return Ok(self.status(pod, &seen, false, now));
         }
         if !finished && self.kill_unhealthy(pod, &seen).await? {
-            seen = self.observe(&r.uid).await?;
+            seen = self.observe(pod).await?;
         }
         // A new sandbox is followed at once by the containers' first step.
         for _ in 0..2 {
@@ -423,7 +440,7 @@ impl PodWorker {
             if actions.is_empty() {
                 break;
             }
-            seen = self.observe(&r.uid).await?;
+            seen = self.observe(pod).await?;
             if actions != [Action::CreateSandbox] {
                 break;
             }
@@ -464,7 +481,12 @@ impl PodWorker {
                     self.runtime.remove_pod_sandbox(old).await?;
                 }
                 let attempt = seen.sandbox_attempt.map_or(0, |a| a + 1);
-                let config = config::sandbox_config(pod, attempt, &self.node.log_root, &self.node.dns);
+                let (dns, missing) = dns::pod_dns(pod, &self.node.dns);
+                if let Some(missing) = missing {
+                    self.note(true, "MissingClusterDNS", missing.message, None);
+                }
+                let settings = self.node.sandbox_settings(dns);
+                let config = config::sandbox_config(pod, attempt, &self.node.log_root, &settings);
                 std::fs::create_dir_all(&config.log_directory)
                     .with_context(|| format!("creating {}", config.log_directory))?;
                 self.runtime.run_pod_sandbox(&config, "").await?;
@@ -491,8 +513,8 @@ impl PodWorker {
                     return Ok(());
                 };
                 let attempt_of_sandbox = seen.sandbox_attempt.unwrap_or(0);
-                let sandbox =
-                    config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &self.node.dns);
+                let settings = self.node.sandbox_settings(dns::pod_dns(pod, &self.node.dns).0);
+                let sandbox = config::sandbox_config(pod, attempt_of_sandbox, &self.node.log_root, &settings);
                 let downward = self.downward(pod, seen);
                 let built = env::resolve(pod, container, &downward, self.cluster.as_ref()).and_then(|env| {
                     let mounts = volumes::mounts::mounts(container, &self.ready, &env)?;
@@ -505,12 +527,19 @@ impl PodWorker {
                         return Ok(());
                     }
                 };
-                self.config_errors.remove(name);
                 for skipped in &env.skipped {
                     // As upstream: about the pod, not one of its containers.
                     self.note(true, "InvalidEnvironmentVariableNames", skipped.message.clone(), None);
                 }
-                let config = config::container_config(pod, container, *attempt, &image_ref, &env, mounts);
+                // Clears the container's config error once this part builds too.
+                let Some(linux) = self.linux_config(pod, container, *init).await? else { return Ok(()) };
+                let mut config =
+                    config::container_config(pod, container, *attempt, &image_ref, &env, mounts, linux);
+                let pod_ips: Vec<String> = seen.pod_ip.iter().cloned().collect();
+                if hosts::wanted(pod, container, &pod_ips) {
+                    // Last, as upstream's makeMounts adds it after the volumes.
+                    config.mounts.push(self.write_hosts(pod, &pod_ips)?);
+                }
                 let id = self.runtime.create_container(sandbox_id, &config, &sandbox).await?;
                 self.note(false, "Created", format!("Created container: {name}"), field_path(*init, name));
                 self.runtime.start_container(&id).await?;
@@ -560,6 +589,29 @@ impl PodWorker {
         }
     }
 
+    /// The container's Linux settings, run as its image's user unless the pod says otherwise;
+    /// `None` (with `CreateContainerConfigError` recorded for the status) when they cannot be
+    /// made.
+    async fn linux_config(
+        &mut self,
+        pod: &Pod,
+        container: &Container,
+        init: bool,
+    ) -> Result<Option<crate::runtime::proto::LinuxContainerConfig>> {
+        let image = container.image.clone().unwrap_or_default();
+        let user = ImageUser::of(self.runtime.image_status(&image).await?.as_ref());
+        match config::linux_container_config(pod, container, &self.node.resources, &user) {
+            Ok(linux) => {
+                self.config_errors.remove(&container.name);
+                Ok(Some(linux))
+            }
+            Err(message) => {
+                self.config_error(&container.name, init, message);
+                Ok(None)
+            }
+        }
+    }
+
     /// A container whose config cannot be built waits with `CreateContainerConfigError`, and a
     /// `Failed` event says why (once per distinct message).
     fn config_error(&mut self, name: &str, init: bool, message: String) {
@@ -568,6 +620,36 @@ impl PodWorker {
         }
         let waiting = Waiting { reason: "CreateContainerConfigError".into(), message: Some(message) };
         self.config_errors.insert(name.to_string(), waiting);
+    }
+
+    /// Writes the pod's managed `/etc/hosts` and returns its mount.
+    fn write_hosts(&self, pod: &Pod, pod_ips: &[String]) -> Result<crate::runtime::proto::Mount> {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let node_hosts = if pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false) {
+            std::fs::read_to_string(hosts::ETC_HOSTS).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let content = hosts::content(pod, pod_ips, &self.node.dns.cluster_domain, &node_hosts);
+        let file = hosts::path(&self.node.pods_root, uid);
+        hosts::write(&file, &content).with_context(|| format!("writing {}", file.display()))
+    }
+
+    /// Removes what the pod left on the node besides the runtime's: its managed files and its
+    /// cgroup.
+    fn clean_up(&self, pod: &Pod) {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let file = hosts::path(&self.node.pods_root, uid);
+        if let Err(e) = std::fs::remove_file(&file)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("removing {}: {e}", file.display());
+        }
+        if let Some(dir) = file.parent() {
+            // Only when empty: other files of the pod (volumes) are not this code's to remove.
+            let _ = std::fs::remove_dir(dir);
+        }
+        cgroups::remove(&resources::cgroup_parent(pod));
     }
 
     /// The image of `container` per its pull policy; `None` (with the reason recorded for the
@@ -736,7 +818,7 @@ impl PodWorker {
     pub async fn terminate(&mut self, pod: &Pod, grace: Duration, now: Timestamp) -> Result<PodStatus> {
         let r = PodRef::of(pod);
         self.probes.deleting();
-        let seen = self.observe(&r.uid).await?;
+        let seen = self.observe(pod).await?;
         let spec = pod.spec.clone().unwrap_or_default();
         let all: Vec<(bool, &Container)> = spec
             .init_containers
@@ -768,7 +850,7 @@ impl PodWorker {
         for id in &seen.sandboxes {
             self.runtime.stop_pod_sandbox(id).await?;
         }
-        let seen = self.observe(&r.uid).await?;
+        let seen = self.observe(pod).await?;
         let mut status = self.status(pod, &seen, true, now);
         if status.phase == Phase::Pending || status.phase == Phase::Running {
             // Nothing ever ran (or the runtime lost it): the kubelet reports the pod failed.
@@ -777,6 +859,7 @@ impl PodWorker {
         for id in &seen.sandboxes {
             self.runtime.remove_pod_sandbox(id).await?;
         }
+        self.clean_up(pod);
         volumes::tear_down(&self.node.pods_root, &r.uid)?;
         Ok(status)
     }
@@ -794,8 +877,9 @@ mod tests {
             host_ip: "192.168.0.2".into(),
             pods_root: dir.join("pods"),
             log_root: dir,
-            dns: DnsConfig::default(),
             allocatable: BTreeMap::new(),
+            dns: NodeDns { cluster_domain: "cluster.local".into(), ..Default::default() },
+            resources: NodeResources { memory_capacity: 1 << 30, cgroup_v2: false, swap_accounting: false },
         })
     }
 
@@ -1075,6 +1159,55 @@ mod tests {
             (notes[0].reason, notes[0].message.as_str()),
             ("FailedMount", "MountVolume.SetUp failed for volume \"cfg\" : configmap \"x\" not found")
         );
+    }
+
+    #[tokio::test]
+    async fn run_as_non_root_with_a_root_image_is_a_config_error() {
+        let fake = Arc::new(FakeRuntime::new());
+        let mut worker = PodWorker::new(fake.clone(), node(), Arc::new(StaticCluster::default()));
+        let mut pod = pod("Always", false);
+        pod.spec.as_mut().unwrap().security_context =
+            Some(serde_json::from_value(serde_json::json!({"runAsNonRoot": true})).unwrap());
+        let status = worker.sync(&pod, false, t(1)).await.unwrap();
+        let State::Waiting { reason, message } = &status.container_statuses[0].state else {
+            panic!("{status:?}")
+        };
+        assert_eq!(reason, "CreateContainerConfigError");
+        assert_eq!(
+            message.as_deref(),
+            Some(
+                "container has runAsNonRoot and image will run as root (pod: \"p_ns(u1)\", container: main)"
+            )
+        );
+        assert!(!fake.calls().contains(&"CreateContainer"));
+        let failed: Vec<Note> = worker.take_notes().into_iter().filter(|n| n.reason == "Failed").collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].warning && failed[0].message.starts_with("Error: container has runAsNonRoot"));
+        worker.sync(&pod, false, t(2)).await.unwrap();
+        assert!(worker.take_notes().iter().all(|n| n.reason != "Failed"), "reported once");
+    }
+
+    #[tokio::test]
+    async fn host_network_pods_have_the_nodes_address_and_every_container_a_hosts_file() {
+        let fake = Arc::new(FakeRuntime::new());
+        let node = node();
+        let mut worker = PodWorker::new(fake.clone(), node.clone(), Arc::new(StaticCluster::default()));
+        let mut pod = pod("Always", false);
+        pod.metadata.uid = Some("u-hostnet".into());
+        pod.spec.as_mut().unwrap().host_network = Some(true);
+        let status = worker.sync(&pod, false, t(1)).await.unwrap();
+        assert_eq!(status.pod_ip.as_deref(), Some("192.168.0.2"));
+        let id = container_id(&status, false);
+        let mounts = fake.container_status(&id).await.unwrap().mounts;
+        let file = hosts::path(&node.pods_root, "u-hostnet");
+        assert_eq!(
+            mounts.last().map(|m| (m.container_path.as_str(), m.host_path.clone())),
+            Some(("/etc/hosts", file.to_string_lossy().into_owned()))
+        );
+        let content = std::fs::read_to_string(&file).unwrap();
+        assert!(content.starts_with("# Kubernetes-managed hosts file (host network).\n"), "{content}");
+        worker.terminate(&pod, Duration::from_secs(1), t(2)).await.unwrap();
+        assert!(!file.exists(), "removed with the pod");
     }
 
     #[tokio::test]

@@ -358,6 +358,7 @@ impl Runtime for FakeRuntime {
             labels: config.labels.clone(),
             annotations: config.annotations.clone(),
             log_path: format!("{log_dir}/{}", config.log_path),
+            mounts: config.mounts.clone(),
             ..Default::default()
         };
         state.containers.insert(id.clone(), (container, status));

@@ -115,6 +115,14 @@ pub struct NodeArgs {
     /// Resources held back for the operating system, in the same form.
     #[arg(long, value_name = "RESOURCE=QUANTITY,...")]
     pub system_reserved: Option<String>,
+    /// The cluster DNS service's address(es) pods with `dnsPolicy: ClusterFirst` resolve
+    /// through (comma-separated). Without it they use the host's resolver, as upstream's
+    /// kubelet does without `clusterDNS`.
+    #[arg(long, value_delimiter = ',', value_name = "IP")]
+    pub cluster_dns: Vec<std::net::IpAddr>,
+    /// The cluster's DNS domain: pods' search path and subdomain FQDNs end in it.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
 }
 
 #[derive(Args, Debug, Clone)]
