@@ -46,6 +46,7 @@ pub mod node;
 pub mod node_agent;
 pub mod pod_status;
 pub mod pods;
+pub mod portforward;
 pub mod runtime;
 pub mod sim;
 pub mod time;

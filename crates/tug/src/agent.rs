@@ -12,6 +12,7 @@ use tug_kubelet::{
     node::{HostRelease, NodeInfo, NodeSpec, Taint, parse_bytes},
     node_agent::{self, NodeAgentConfig},
     pods,
+    portforward::netns::CriForwarder,
     runtime::{CriRuntime, Runtime},
     sim::{ServeConfig, SimConfig, Simulator},
 };
@@ -101,6 +102,7 @@ pub async fn run_node(args: AgentArgs) -> anyhow::Result<()> {
         log_dir: log_root.clone(),
         token: args.token.trim().to_string(),
         liveness: RunningContainers::follow(runtime.clone(), stopped.clone()),
+        port_forward: Some(Arc::new(CriForwarder { runtime: runtime.clone() })),
     };
     let names = vec![spec.name.clone(), spec.internal_ip.to_string()];
     let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.kubelet_port));

@@ -14,7 +14,7 @@ use axum::{
     extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get},
 };
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -46,6 +46,8 @@ pub struct AgentServer {
     /// The bearer token the API server presents (the whole join token).
     pub token: String,
     pub liveness: Arc<dyn Liveness>,
+    /// Where `/portForward` connects; `None` where pods run no code (simulated nodes).
+    pub port_forward: Option<Arc<dyn crate::portforward::PortForwarder>>,
 }
 
 impl AgentServer {
@@ -70,6 +72,7 @@ impl AgentServer {
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
+            .route("/portForward/{namespace}/{pod}", any(crate::portforward::handle))
             .with_state(Arc::new(self))
     }
 }
@@ -113,7 +116,7 @@ async fn container_logs(
 }
 
 /// Compares the bearer token in constant time.
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -221,9 +224,13 @@ mod tests {
         let path = files::run_file(root.path(), "ns", "p", "u1", "web", 0);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "2026-01-01T00:00:01Z stdout F a\n2026-01-01T00:00:02Z stderr F b\n").unwrap();
-        let app =
-            AgentServer { log_dir: root.path().into(), token: "s3cret".into(), liveness: Arc::new(Running) }
-                .router();
+        let app = AgentServer {
+            log_dir: root.path().into(),
+            token: "s3cret".into(),
+            liveness: Arc::new(Running),
+            port_forward: None,
+        }
+        .router();
         let logs = "/containerLogs/ns/p/web";
         assert_eq!(get(&app, logs, None).await.0, StatusCode::UNAUTHORIZED);
         assert_eq!(get(&app, logs, Some("guess")).await.0, StatusCode::UNAUTHORIZED);

@@ -71,4 +71,12 @@ pub trait Runtime: Send + Sync {
     async fn remove_container(&self, id: &str) -> Result<()>;
     async fn list_containers(&self, filter: Option<ContainerFilter>) -> Result<Vec<Container>>;
     async fn container_status(&self, id: &str) -> Result<ContainerStatus>;
+
+    /// The runtime's verbose information about a sandbox (CRI's `PodSandboxStatus` with
+    /// `verbose`); containerd puts its OCI spec, with the network namespace's path, under
+    /// `info`. Runtimes without any answer an empty map.
+    async fn pod_sandbox_info(&self, id: &str) -> Result<std::collections::HashMap<String, String>> {
+        let _ = id;
+        Ok(std::collections::HashMap::new())
+    }
 }

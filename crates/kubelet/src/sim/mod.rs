@@ -135,6 +135,7 @@ impl Simulator {
                 log_dir: serve.log_dir,
                 token: serve.token,
                 liveness: sim_logs.clone(),
+                port_forward: None,
             };
             let names = vec!["localhost".to_string(), serve.addr.ip().to_string()];
             let (bound, task) =
