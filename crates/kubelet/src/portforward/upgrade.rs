@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(
             up,
             Upgrade::WebSocket {
-                accept: "s3pPLMBiTxaQ9kYGzzhZRk+xK+oo=".into(),
+                accept: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into(),
                 protocol: "SPDY/3.1+portforward.k8s.io".into()
             }
         );
