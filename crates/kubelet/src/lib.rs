@@ -47,6 +47,7 @@ pub mod node_agent;
 pub mod node_status;
 pub mod pod_status;
 pub mod pods;
+pub mod portforward;
 pub mod runtime;
 pub mod sim;
 pub mod stats;

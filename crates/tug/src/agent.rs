@@ -12,6 +12,7 @@ use tug_kubelet::{
     node::{HostRelease, NodeInfo, NodeSpec, Reserved, Taint, parse_bytes},
     node_agent::{self, NodeAgentConfig},
     pods,
+    portforward::netns::CriForwarder,
     runtime::{CriRuntime, Runtime},
     sim::{ServeConfig, SimConfig, Simulator},
     stats::ResourceMetrics,
@@ -142,6 +143,7 @@ pub async fn run_node_until(
         liveness: RunningContainers::follow(runtime.clone(), stopped.clone()),
         streaming: Some(Arc::new(Streaming { runtime: runtime.clone() })),
         metrics: Some(Arc::new(ResourceMetrics { runtime: runtime.clone() })),
+        port_forward: Some(Arc::new(CriForwarder { runtime: runtime.clone() })),
     };
     let names = vec![spec.name.clone(), spec.internal_ip.to_string()];
     let listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.node.kubelet_port));

@@ -53,6 +53,8 @@ pub struct AgentServer {
     pub streaming: Option<Arc<Streaming>>,
     /// `/metrics/resource`, when the agent has a container runtime.
     pub metrics: Option<Arc<crate::stats::ResourceMetrics>>,
+    /// Where `/portForward` connects; `None` where pods run no code (simulated nodes).
+    pub port_forward: Option<Arc<dyn crate::portforward::PortForwarder>>,
 }
 
 impl AgentServer {
@@ -80,6 +82,7 @@ impl AgentServer {
             .route("/metrics/resource", get(resource_metrics))
             .route("/exec/{namespace}/{pod}/{container}", any(exec))
             .route("/attach/{namespace}/{pod}/{container}", any(attach))
+            .route("/portForward/{namespace}/{pod}", any(crate::portforward::handle))
             .with_state(Arc::new(self))
     }
 }
@@ -159,7 +162,7 @@ async fn attach(
 }
 
 /// Compares the bearer token in constant time.
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -273,6 +276,7 @@ mod tests {
             liveness: Arc::new(Running),
             streaming: None,
             metrics: None,
+            port_forward: None,
         }
         .router();
         let logs = "/containerLogs/ns/p/web";

@@ -174,6 +174,12 @@ impl Runtime for CriRuntime {
         })
     }
 
+    async fn pod_sandbox_info(&self, id: &str) -> Result<std::collections::HashMap<String, String>> {
+        let message = proto::PodSandboxStatusRequest { pod_sandbox_id: id.to_string(), verbose: true };
+        let answer = self.runtime.clone().pod_sandbox_status(request(message)).await;
+        Ok(answer.map_err(|s| RuntimeError::call("PodSandboxStatus", id, s))?.into_inner().info)
+    }
+
     async fn list_pod_sandboxes(&self, filter: Option<PodSandboxFilter>) -> Result<Vec<PodSandbox>> {
         let answer =
             self.runtime.clone().list_pod_sandbox(request(proto::ListPodSandboxRequest { filter })).await;

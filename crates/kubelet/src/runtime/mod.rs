@@ -87,4 +87,12 @@ pub trait Runtime: Send + Sync {
     /// `DeadlineExceeded` ([`RuntimeError::code`]). A command that runs and exits non-zero is an
     /// answer, not an error: see `exit_code`.
     async fn exec_sync(&self, id: &str, cmd: &[String], timeout: Duration) -> Result<ExecSyncResponse>;
+
+    /// The runtime's verbose information about a sandbox (CRI's `PodSandboxStatus` with
+    /// `verbose`); containerd puts its OCI spec, with the network namespace's path, under
+    /// `info`. Runtimes without any answer an empty map.
+    async fn pod_sandbox_info(&self, id: &str) -> Result<std::collections::HashMap<String, String>> {
+        let _ = id;
+        Ok(std::collections::HashMap::new())
+    }
 }

@@ -137,6 +137,7 @@ impl Simulator {
                 liveness: sim_logs.clone(),
                 streaming: None,
                 metrics: None,
+                port_forward: None,
             };
             let names = vec!["localhost".to_string(), serve.addr.ip().to_string()];
             let (bound, task) =
