@@ -575,7 +575,7 @@ mod tests {
 
     #[tokio::test]
     async fn resets_go_both_ways() {
-        let ((client, _), (server, mut incoming)) = pair();
+        let ((client, _), (_server, mut incoming)) = pair();
         let mut s = client.open(Headers::new().with("k", "v"), false).await.unwrap();
         let mut accepted = incoming.next().await.unwrap();
         assert_eq!(accepted.headers().get("K"), Some("v"));
@@ -618,7 +618,7 @@ mod tests {
     #[tokio::test]
     async fn streams_with_the_wrong_parity_or_order_are_refused() {
         let (raw, b) = tokio::io::duplex(4096);
-        let (server, mut incoming) = Connection::new(b, Role::Server).unwrap();
+        let (_server, mut incoming) = Connection::new(b, Role::Server).unwrap();
         let mut peer = tokio_util::codec::Framed::new(raw, Codec::new().unwrap());
         let syn = |stream_id| Frame::SynStream {
             stream_id,

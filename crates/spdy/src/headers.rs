@@ -206,7 +206,7 @@ mod tests {
         let plain = h.encode_plain();
         let back = Headers::decode_plain(&plain).unwrap();
         assert_eq!(back.iter().filter(|(n, _)| *n == "x").map(|(_, v)| v).collect::<Vec<_>>(), ["1", "2"]);
-        assert!(plain.windows(3).any(|w| w == b"1\02"));
+        assert!(plain.windows(3).any(|w| w == b"1\x002"));
     }
 
     #[test]

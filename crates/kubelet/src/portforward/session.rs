@@ -115,12 +115,13 @@ pub async fn serve(
         } else {
             pair.data = Some(stream);
         }
-        if pair.error.is_some() && pair.data.is_some() {
-            if let Some(Pair { error: Some(error), data: Some(data), .. }) = pairs.remove(&id) {
-                // The data stream's port is the one dialled, as upstream.
-                let port = check(data.headers()).map_or(port, |(p, _)| p);
-                forwards.spawn(forward(data, error, port, forwarder.clone(), sandbox.clone()));
-            }
+        if pair.error.is_some()
+            && pair.data.is_some()
+            && let Some(Pair { error: Some(error), data: Some(data), .. }) = pairs.remove(&id)
+        {
+            // The data stream's port is the one dialled, as upstream.
+            let port = check(data.headers()).map_or(port, |(p, _)| p);
+            forwards.spawn(forward(data, error, port, forwarder.clone(), sandbox.clone()));
         }
     }
     forwards.abort_all();
