@@ -65,7 +65,9 @@ fn container_settings_reach_the_agents_containerd() {
     }});
     apply(pod("limits", &busybox, "Never", CGROUP_SCRIPT, json!({}), limits));
     let oom_limits = json!({"resources": {"limits": {"memory": "32Mi"}}});
-    let hog = "exec dd if=/dev/zero of=/dev/null bs=256M count=1";
+    // The pause lets containerd's shim start watching the cgroup's OOM events (it does so just
+    // after the task starts); a container killed before that exits 137 without the reason.
+    let hog = "sleep 2; exec dd if=/dev/zero of=/dev/null bs=256M count=1";
     apply(pod("oom", &busybox, "Never", hog, json!({}), oom_limits.clone()));
     apply(pod("oomloop", &busybox, "Always", hog, json!({}), oom_limits));
     let user_script = "id -u; id -g; id -G; touch /tmp/x 2>&1; grep -E 'NoNewPrivs|CapBnd' /proc/self/status";
