@@ -40,7 +40,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         start_scheduler(api.kubeconfig.clone())?;
     }
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
-    let agent = (!args.disable_agent).then(|| start_agent(&args, api.addr, agent_stopped));
+    let agent = (!args.disable_agent).then(|| start_agent(&args, &api, agent_stopped));
     shutdown.wait().await;
     tracing::info!("shutting down");
     if let Some(agent) = agent {
@@ -79,11 +79,11 @@ async fn start_controllers(args: &ServerArgs, api: &tug_apiserver::ApiServer) ->
 /// running and says why: `--disable-agent` runs the server without one.
 fn start_agent(
     args: &ServerArgs,
-    api_addr: std::net::SocketAddr,
+    api: &tug_apiserver::ApiServer,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let mut node = args.node.clone();
-    let ip = api_addr.ip();
+    let ip = api.addr.ip();
     let loopback = if ip.is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { ip };
     if node.node_ip.is_none() {
         node.node_ip = Some(match ip {
@@ -91,30 +91,17 @@ fn start_agent(
             _ => tug_kubelet::host::default_route_ip(),
         });
     }
-    let settings = (
-        format!("https://{}", std::net::SocketAddr::new(loopback, api_addr.port())),
-        args.data_dir.clone(),
-        args.registries.clone(),
-    );
+    let settings = crate::agent::NodeSettings {
+        server: format!("https://{}", std::net::SocketAddr::new(loopback, api.addr.port())),
+        token: api.token.trim().to_string(),
+        data_dir: args.data_dir.clone(),
+        node,
+        // As k3s marks its servers' nodes (kubectl's ROLES column).
+        labels: vec!["node-role.kubernetes.io/control-plane=true".to_string()],
+        taints: Vec::new(),
+        registries: args.registries.clone(),
+    };
     tokio::spawn(async move {
-        let (server, data_dir, registries) = settings;
-        let token = match std::fs::read_to_string(data_dir.join("token")) {
-            Ok(token) => token.trim().to_string(),
-            Err(err) => {
-                tracing::error!("the server's node agent cannot read the join token: {err}");
-                return;
-            }
-        };
-        let settings = crate::agent::NodeSettings {
-            server,
-            token,
-            data_dir,
-            node,
-            // As k3s marks its servers' nodes (kubectl's ROLES column).
-            labels: vec!["node-role.kubernetes.io/control-plane=true".to_string()],
-            taints: Vec::new(),
-            registries,
-        };
         if let Err(err) = crate::agent::run_node_until(settings, stopped).await {
             tracing::error!(
                 "the server's node agent stopped: {err:#} (the control plane keeps running; \
