@@ -6,6 +6,11 @@ mod server;
 
 use clap::Parser;
 
+// glibc malloc took a fifth of the API server's CPU under load (its arena locks, consolidation
+// and free-list walks); mimalloc's per-thread pages serve the same allocations for less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
