@@ -10,7 +10,7 @@ use k8s_openapi::{
 
 pub type Labels = BTreeMap<String, String>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     In,
     NotIn,
@@ -20,7 +20,7 @@ pub enum Op {
     Lt,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Requirement {
     pub key: String,
     pub op: Op,
@@ -55,8 +55,9 @@ impl Requirement {
 }
 
 /// A `metav1.LabelSelector`, as upstream's `LabelSelectorAsSelector` reads it: a missing
-/// selector matches nothing, an empty one everything.
-#[derive(Clone, Debug)]
+/// selector matches nothing, an empty one everything. Equality is structural (the same
+/// requirements in the same order), which is what the per-selector pod counts key on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Selector {
     requirements: Vec<Requirement>,
     nothing: bool,

@@ -6,6 +6,7 @@ pub mod events;
 pub mod fit_error;
 pub mod framework;
 pub mod labels;
+pub mod matching;
 pub mod plugins;
 pub mod pod_info;
 pub mod preemption;

@@ -3,10 +3,11 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodAffinityTerm};
+use k8s_openapi::api::core::v1::{Container, Pod, PodAffinityTerm, TopologySpreadConstraint};
 
 use crate::{
     labels::{Labels, NodeSelectorTerms, NodeTerm, Selector},
+    matching::PodMatcher,
     quantity,
 };
 
@@ -135,10 +136,8 @@ impl HostPort {
 /// One pod (anti-)affinity term, with the namespaces it looks in resolved.
 #[derive(Clone, Debug)]
 pub struct AffinityTerm {
-    pub namespaces: Vec<String>,
-    /// Matches namespaces by their labels; `nothing` when the term has none.
-    pub namespace_selector: Selector,
-    pub selector: Selector,
+    /// The pods the term selects.
+    pub pods: PodMatcher,
     pub topology_key: String,
 }
 
@@ -154,21 +153,16 @@ impl AffinityTerm {
         };
         let selector = Selector::from_api(t.label_selector.as_ref())
             .with_label_keys(t.match_label_keys.as_deref().unwrap_or_default(), pod_labels);
-        AffinityTerm { namespaces, namespace_selector, selector, topology_key: t.topology_key.clone() }
+        AffinityTerm {
+            pods: PodMatcher { namespaces, namespace_selector, selector, skip_terminating: false },
+            topology_key: t.topology_key.clone(),
+        }
     }
 
-    /// Whether `pod` is one of the pods this term selects. Namespace labels are not watched:
-    /// a namespace is known by its `kubernetes.io/metadata.name` label only.
+    /// Whether `pod` is one of the pods this term selects.
     pub fn matches(&self, pod: &PodInfo) -> bool {
-        let in_namespace = self.namespaces.contains(&pod.namespace)
-            || (!self.namespace_selector.is_nothing()
-                && self.namespace_selector.matches(&namespace_labels(&pod.namespace)));
-        in_namespace && self.selector.matches(&pod.labels)
+        self.pods.matches(pod)
     }
-}
-
-fn namespace_labels(ns: &str) -> Labels {
-    [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into()
 }
 
 #[derive(Clone, Debug, Default)]
@@ -195,12 +189,19 @@ pub struct SpreadConstraint {
     /// `DoNotSchedule` (a filter) rather than `ScheduleAnyway` (a score).
     pub hard: bool,
     pub selector: Selector,
+    /// The pods the constraint counts: the pod's namespace, `selector`, not terminating.
+    pub pods: PodMatcher,
     pub min_domains: i64,
     /// `nodeAffinityPolicy: Honor` (the default): only nodes matching the pod's node
     /// affinity and selector count.
     pub honor_node_affinity: bool,
     /// `nodeTaintsPolicy: Honor`: only nodes whose taints the pod tolerates count.
     pub honor_node_taints: bool,
+}
+
+fn spread_selector(c: &TopologySpreadConstraint, labels: &Labels) -> Selector {
+    Selector::from_api(c.label_selector.as_ref())
+        .with_label_keys(c.match_label_keys.as_deref().unwrap_or_default(), labels)
 }
 
 /// A pod as the scheduler sees it.
@@ -275,8 +276,13 @@ impl PodInfo {
                 max_skew: c.max_skew as i64,
                 topology_key: c.topology_key.clone(),
                 hard: c.when_unsatisfiable != "ScheduleAnyway",
-                selector: Selector::from_api(c.label_selector.as_ref())
-                    .with_label_keys(c.match_label_keys.as_deref().unwrap_or_default(), &labels),
+                selector: spread_selector(c, &labels),
+                pods: PodMatcher {
+                    namespaces: vec![namespace.clone()],
+                    namespace_selector: Selector::nothing(),
+                    selector: spread_selector(c, &labels),
+                    skip_terminating: true,
+                },
                 min_domains: c.min_domains.unwrap_or(1).max(1) as i64,
                 honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
                 honor_node_taints: c.node_taints_policy.as_deref() == Some("Honor"),

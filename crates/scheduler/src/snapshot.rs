@@ -2,12 +2,16 @@
 //! request, its pods, used host ports and images. Kept up to date incrementally from the
 //! watches; pods the scheduler has assumed onto a node count before their binding is seen.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+};
 
 use k8s_openapi::api::core::v1::Node;
 
 use crate::{
     labels::Labels,
+    matching::{MatchIndex, PerNode, PodMatcher},
     pod_info::{HostPort, PodInfo, PodRef, Resources},
 };
 
@@ -132,6 +136,27 @@ pub struct Cache {
     /// Placed pods with pod (anti-)affinity terms: when there are none, the inter-pod
     /// affinity plugin has nothing to look at for pods without terms of their own.
     affinity_pods: usize,
+    /// Node name → how many of its pods have pod (anti-)affinity terms, and how many have
+    /// required anti-affinity terms: the nodes whose pods' terms must be checked against an
+    /// incoming pod (upstream's `HavePodsWithAffinityNodeInfoList` and
+    /// `HavePodsWithRequiredAntiAffinityNodeInfoList`).
+    affinity_nodes: HashMap<String, usize>,
+    anti_affinity_nodes: HashMap<String, usize>,
+    /// Matching pods per node for the selectors the plugins ask about. Behind a lock because
+    /// plugins see the cache shared and the counts are built the first time they are asked
+    /// for; only the scheduling loop ever takes it.
+    matches: Mutex<MatchIndex>,
+}
+
+fn count_node(map: &mut HashMap<String, usize>, node: &str, delta: i64) {
+    if delta > 0 {
+        *map.entry(node.to_string()).or_insert(0) += 1;
+    } else if let Some(n) = map.get_mut(node) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(node);
+        }
+    }
 }
 
 impl Cache {
@@ -155,6 +180,54 @@ impl Cache {
 
     pub fn has_affinity_pods(&self) -> bool {
         self.affinity_pods > 0
+    }
+
+    /// The nodes with pods that have pod (anti-)affinity terms.
+    pub fn nodes_with_affinity_pods(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.affinity_nodes.keys().filter_map(|n| self.node(n))
+    }
+
+    /// The nodes with pods that have required pod anti-affinity terms.
+    pub fn nodes_with_required_anti_affinity_pods(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.anti_affinity_nodes.keys().filter_map(|n| self.node(n))
+    }
+
+    fn match_index(&self) -> MutexGuard<'_, MatchIndex> {
+        // The index holds only counts it keeps consistent itself; a panic elsewhere cannot
+        // have left it half-updated in a way that matters more than failing here would.
+        self.matches.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls `f` with, for each key (matchers that must all match), the number of placed pods
+    /// (assumed ones too) per node that match it; nodes without any are absent.
+    pub fn with_matching<R>(&self, keys: &[&[PodMatcher]], f: impl FnOnce(&[&PerNode]) -> R) -> R {
+        let mut index = self.match_index();
+        let counts = index.lookup(keys, |visit| {
+            for node in &self.nodes {
+                for pod in &node.pods {
+                    visit(pod, &node.name);
+                }
+            }
+        });
+        f(&counts)
+    }
+
+    /// How many selectors are being counted (for tests of the bound).
+    pub fn matching_entries(&self) -> usize {
+        self.match_index().len()
+    }
+
+    /// Keeps the per-pod indexes in step with a pod placed on (`delta` 1) or taken off
+    /// (`delta` -1) `node`.
+    fn index_pod(&mut self, pod: &PodInfo, node: &str, delta: i64) {
+        if !pod.affinity.is_empty() {
+            self.affinity_pods = self.affinity_pods.saturating_add_signed(delta as isize);
+            count_node(&mut self.affinity_nodes, node, delta);
+        }
+        if !pod.affinity.required_anti.is_empty() {
+            count_node(&mut self.anti_affinity_nodes, node, delta);
+        }
+        self.matches.get_mut().unwrap_or_else(|e| e.into_inner()).pod_changed(pod, node, delta);
     }
 
     pub fn image_num_nodes(&self, image: &str) -> usize {
@@ -263,7 +336,7 @@ impl Cache {
         let Some(node) = pod.node_name.clone() else { return };
         self.remove_pod(&pod.uid);
         self.pods.insert(pod.uid.clone(), PlacedPod { node: node.clone(), assumed: false });
-        self.affinity_pods += usize::from(!pod.affinity.is_empty());
+        self.index_pod(&pod, &node, 1);
         self.slot(&node).add_pod(pod);
     }
 
@@ -271,7 +344,7 @@ impl Cache {
     pub fn assume(&mut self, pod: PodRef, node: &str) {
         self.remove_pod(&pod.uid);
         self.pods.insert(pod.uid.clone(), PlacedPod { node: node.to_string(), assumed: true });
-        self.affinity_pods += usize::from(!pod.affinity.is_empty());
+        self.index_pod(&pod, node, 1);
         self.slot(node).add_pod(pod);
     }
 
@@ -286,8 +359,8 @@ impl Cache {
         let placed = self.pods.remove(uid)?;
         let &i = self.index.get(&placed.node)?;
         let pod = self.nodes[i].remove_pod(uid);
-        if pod.as_ref().is_some_and(|p| !p.affinity.is_empty()) {
-            self.affinity_pods -= 1;
+        if let Some(p) = &pod {
+            self.index_pod(p, &placed.node, -1);
         }
         if !self.nodes[i].exists && self.nodes[i].pods.is_empty() {
             self.drop_slot(i);
@@ -383,5 +456,119 @@ pub mod tests {
         let change = c.upsert_node(&n);
         assert!(change.labels && !change.added && !change.allocatable);
         assert!(!c.upsert_node(&n).any());
+    }
+
+    fn matcher(namespaces: &[&str], ns_selector: Option<&str>, app: &[&str], skip: bool) -> PodMatcher {
+        let label_selector =
+            |json| crate::labels::Selector::from_api(Some(&serde_json::from_value(json).unwrap()));
+        PodMatcher {
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+            namespace_selector: match ns_selector {
+                Some(ns) => {
+                    label_selector(serde_json::json!({"matchLabels": {"kubernetes.io/metadata.name": ns}}))
+                }
+                None => crate::labels::Selector::nothing(),
+            },
+            selector: label_selector(serde_json::json!({"matchExpressions": [
+                {"key": "app", "operator": "In", "values": app}]})),
+            skip_terminating: skip,
+        }
+    }
+
+    /// The counts as a walk over every placed pod gives them, to check the index against.
+    fn walked(c: &Cache, key: &[PodMatcher]) -> HashMap<String, i64> {
+        let mut per_node = HashMap::new();
+        for node in c.nodes() {
+            let n = node.pods.iter().filter(|p| key.iter().all(|m| m.matches(p))).count() as i64;
+            if n > 0 {
+                per_node.insert(node.name.clone(), n);
+            }
+        }
+        per_node
+    }
+
+    fn random_pod(rng: &mut fastrand::Rng, uid: &str, node: &str) -> PodRef {
+        let ns = ["a", "b", "c"][rng.usize(..3)];
+        let app = ["web", "db", "cache"][rng.usize(..3)];
+        let deletion = rng.bool().then_some("2026-01-01T00:00:00Z");
+        pod(serde_json::json!({
+            "metadata": {"name": uid, "namespace": ns, "uid": uid, "labels": {"app": app},
+                "deletionTimestamp": deletion},
+            "spec": {"nodeName": node, "containers": []}
+        }))
+    }
+
+    #[test]
+    fn incremental_counts_equal_a_full_walk_after_random_changes() {
+        let keys: Vec<Vec<PodMatcher>> = vec![
+            vec![matcher(&["a"], None, &["web"], false)],
+            vec![matcher(&["a"], None, &["web"], true)],
+            vec![matcher(&["a", "b"], None, &["web", "db"], false)],
+            vec![matcher(&[], Some("c"), &["db"], true)],
+            vec![matcher(&["b"], Some("c"), &["cache", "web"], false)],
+            vec![
+                matcher(&["a", "b", "c"], None, &["web", "db"], false),
+                matcher(&["b"], None, &["db"], false),
+            ],
+        ];
+        for seed in 0..20 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut c = Cache::new();
+            let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+            for n in &nodes {
+                c.upsert_node(&simple_node(n, "4", "32Gi", "110"));
+            }
+            for step in 0..400 {
+                let uid = format!("p{}", rng.usize(..60));
+                let node = &nodes[rng.usize(..nodes.len())];
+                match rng.usize(..10) {
+                    0..=3 => c.add_bound_pod(random_pod(&mut rng, &uid, node)),
+                    4..=5 => c.assume(random_pod(&mut rng, &uid, node), node),
+                    6 => c.forget(&uid),
+                    7..=8 => {
+                        c.remove_pod(&uid);
+                    }
+                    _ => {
+                        // A node goes (its pods stay on a placeholder) and may come back.
+                        c.remove_node(node);
+                        if rng.bool() {
+                            c.upsert_node(&simple_node(node, "4", "32Gi", "110"));
+                        }
+                    }
+                }
+                // Keys join at different times, so some are built late and some maintained long.
+                let asked = (step / 40 + 1).min(keys.len());
+                let slices: Vec<&[PodMatcher]> = keys[..asked].iter().map(Vec::as_slice).collect();
+                let got: Vec<HashMap<String, i64>> =
+                    c.with_matching(&slices, |counts| counts.iter().map(|m| (*m).clone()).collect());
+                for (key, got) in keys.iter().zip(&got) {
+                    assert_eq!(got, &walked(&c, key), "seed {seed}, step {step}, key {key:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_number_of_counted_selectors_is_capped() {
+        let mut c = Cache::new();
+        c.upsert_node(&simple_node("n1", "4", "32Gi", "110"));
+        c.add_bound_pod(pod(serde_json::json!({
+            "metadata": {"name": "w", "namespace": "a", "uid": "w", "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": []}
+        })));
+        let first = matcher(&["a"], None, &["web"], false);
+        for i in 0..crate::matching::MAX_ENTRIES + 10 {
+            let app = format!("app-{i}");
+            let m = if i == 0 { first.clone() } else { matcher(&["a"], None, &[app.as_str()], false) };
+            c.with_matching(&[std::slice::from_ref(&m)], |_| ());
+        }
+        assert_eq!(c.matching_entries(), crate::matching::MAX_ENTRIES);
+        // The first selector was evicted; asked again, it is rebuilt with the right counts.
+        c.add_bound_pod(pod(serde_json::json!({
+            "metadata": {"name": "w2", "namespace": "a", "uid": "w2", "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": []}
+        })));
+        let n = c.with_matching(&[std::slice::from_ref(&first)], |counts| counts[0].get("n1").copied());
+        assert_eq!(n, Some(2));
     }
 }

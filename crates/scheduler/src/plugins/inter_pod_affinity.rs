@@ -7,6 +7,7 @@ use crate::{
     framework::{
         CycleState, Events, FilterPlugin, FilterResult, MAX_NODE_SCORE, PreFilter, ScorePlugin, Status,
     },
+    matching::PodMatcher,
     pod_info::{AffinityTerm, PodInfo},
     snapshot::{Cache, NodeInfo},
 };
@@ -79,25 +80,38 @@ impl FilterPlugin for InterPodAffinity {
             return Ok(PreFilter::Skip);
         }
         let mut s = FilterState::default();
-        for node in cache.nodes() {
+        // Existing pods' anti-affinity: only nodes with such pods can reject the pod.
+        for node in cache.nodes_with_required_anti_affinity_pods() {
             for existing in &node.pods_with_affinity {
                 for term in existing.affinity.required_anti.iter().filter(|t| t.matches(pod)) {
                     bump(&mut s.existing_anti, node, &term.topology_key, 1);
                 }
             }
-            if a.required.is_empty() && a.required_anti.is_empty() {
-                continue;
-            }
-            for existing in &node.pods {
-                if !a.required.is_empty() && all_terms_match(&a.required, existing) {
+        }
+        // The pod's own terms: the pods they select, counted per node by the cache.
+        if !a.required.is_empty() {
+            // A pod counts for affinity only when it matches every required term.
+            let all: Vec<PodMatcher> = a.required.iter().map(|t| t.pods.clone()).collect();
+            cache.with_matching(&[&all], |counts| {
+                for (name, n) in counts[0] {
+                    let Some(node) = cache.node(name) else { continue };
                     for term in &a.required {
-                        bump(&mut s.affinity, node, &term.topology_key, 1);
+                        bump(&mut s.affinity, node, &term.topology_key, *n);
                     }
                 }
-                for term in a.required_anti.iter().filter(|t| t.matches(existing)) {
-                    bump(&mut s.anti, node, &term.topology_key, 1);
+            });
+        }
+        if !a.required_anti.is_empty() {
+            let keys: Vec<&[PodMatcher]> =
+                a.required_anti.iter().map(|t| std::slice::from_ref(&t.pods)).collect();
+            cache.with_matching(&keys, |counts| {
+                for (term, per_node) in a.required_anti.iter().zip(counts) {
+                    for (name, n) in *per_node {
+                        let Some(node) = cache.node(name) else { continue };
+                        bump(&mut s.anti, node, &term.topology_key, *n);
+                    }
                 }
-            }
+            });
         }
         s.affinity_self_ok = s.affinity.is_empty() && all_terms_match(&a.required, pod);
         state.write(s);
@@ -141,19 +155,27 @@ impl ScorePlugin for InterPodAffinity {
             return false;
         }
         let mut t = Topology::new();
-        for node in cache.nodes() {
-            let pods = if own { &node.pods } else { &node.pods_with_affinity };
-            for existing in pods {
-                for (w, term) in &a.preferred {
-                    if term.matches(existing) {
-                        bump(&mut t, node, &term.topology_key, *w);
+        if own {
+            // The pod's preferred terms: the pods they select, counted per node by the cache.
+            let terms: Vec<(i64, &AffinityTerm)> = a
+                .preferred
+                .iter()
+                .map(|(w, term)| (*w, term))
+                .chain(a.preferred_anti.iter().map(|(w, term)| (-*w, term)))
+                .collect();
+            let keys: Vec<&[PodMatcher]> = terms.iter().map(|(_, t)| std::slice::from_ref(&t.pods)).collect();
+            cache.with_matching(&keys, |counts| {
+                for ((w, term), per_node) in terms.iter().zip(counts) {
+                    for (name, n) in *per_node {
+                        let Some(node) = cache.node(name) else { continue };
+                        bump(&mut t, node, &term.topology_key, w * n);
                     }
                 }
-                for (w, term) in &a.preferred_anti {
-                    if term.matches(existing) {
-                        bump(&mut t, node, &term.topology_key, -*w);
-                    }
-                }
+            });
+        }
+        // Existing pods' terms towards the pod: only pods with terms can contribute.
+        for node in cache.nodes_with_affinity_pods() {
+            for existing in &node.pods_with_affinity {
                 let e = &existing.affinity;
                 for term in e.required.iter().filter(|t| t.matches(pod)) {
                     bump(&mut t, node, &term.topology_key, HARD_POD_AFFINITY_WEIGHT);

@@ -7,6 +7,7 @@ use crate::{
     framework::{
         CycleState, Events, FilterPlugin, FilterResult, MAX_NODE_SCORE, PreFilter, ScorePlugin, Status,
     },
+    matching::PodMatcher,
     plugins::node_affinity,
     pod_info::{PodInfo, SpreadConstraint},
     snapshot::{Cache, NodeInfo},
@@ -36,34 +37,31 @@ fn eligible(pod: &PodInfo, node: &NodeInfo, constraints: &[&SpreadConstraint]) -
         })
 }
 
-/// Pods on the node the constraint selects: same namespace, matching labels, not terminating.
-fn matching(pod: &PodInfo, node: &NodeInfo, c: &SpreadConstraint) -> i64 {
-    node.pods
-        .iter()
-        .filter(|p| p.namespace == pod.namespace && !p.terminating && c.selector.matches(&p.labels))
-        .count() as i64
-}
-
-/// Matching pods per domain of each constraint, over the eligible nodes.
+/// Matching pods per domain of each constraint, over the eligible nodes. The pods a
+/// constraint selects (same namespace, matching labels, not terminating) are counted per
+/// node by the cache, so this walks nodes, never pods.
 fn domain_counts(
     pod: &PodInfo,
     cache: &Cache,
     constraints: &[&SpreadConstraint],
 ) -> Vec<HashMap<String, i64>> {
-    let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-    for node in cache.nodes().iter().filter(|n| eligible(pod, n, constraints)) {
-        for (i, c) in constraints.iter().enumerate() {
-            let value = &node.labels[&c.topology_key];
-            let n = matching(pod, node, c);
-            match counts[i].get_mut(value.as_str()) {
-                Some(have) => *have += n,
-                None => {
-                    counts[i].insert(value.clone(), n);
+    let keys: Vec<&[PodMatcher]> = constraints.iter().map(|c| std::slice::from_ref(&c.pods)).collect();
+    cache.with_matching(&keys, |per_node| {
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+        for node in cache.nodes().iter().filter(|n| eligible(pod, n, constraints)) {
+            for (i, c) in constraints.iter().enumerate() {
+                let value = &node.labels[&c.topology_key];
+                let n = per_node[i].get(&node.name).copied().unwrap_or(0);
+                match counts[i].get_mut(value.as_str()) {
+                    Some(have) => *have += n,
+                    None => {
+                        counts[i].insert(value.clone(), n);
+                    }
                 }
             }
         }
-    }
-    counts
+        counts
+    })
 }
 
 struct FilterState {
