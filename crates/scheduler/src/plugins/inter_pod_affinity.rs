@@ -307,4 +307,31 @@ mod tests {
         InterPodAffinity.normalize(&mut scores);
         assert_eq!(scores, [100, 0]);
     }
+
+    #[test]
+    fn counts_follow_pods_placed_and_removed_after_the_first_cycle() {
+        let nodes = [zone_node("a", "z1"), zone_node("b", "z2")];
+        let mut c = cache(&nodes, &[]);
+        let anti = json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "web")]}});
+        let p = labelled("web-9", None, "web", anti.clone());
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), "ok");
+        c.assume(labelled("web-1", None, "web", anti.clone()), "a");
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), ERR_REASON_EXISTING_ANTI_AFFINITY);
+        c.forget("web-1");
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), "ok");
+        // A matching pod without terms of its own trips only the incoming pod's term.
+        c.add_bound_pod(labelled("web-2", Some("a"), "web", json!(null)));
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), ERR_REASON_ANTI_AFFINITY);
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "b")), "ok");
+        c.remove_pod("web-2");
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), "ok");
+        // Required affinity to a pod placed after the counts were built.
+        let aff = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "cache")]}});
+        let q = labelled("web-8", None, "web", aff);
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &q, &c, "b")), ERR_REASON_AFFINITY);
+        c.add_bound_pod(labelled("cache", Some("b"), "cache", json!(null)));
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &q, &c, "b")), "ok");
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &q, &c, "a")), ERR_REASON_AFFINITY);
+    }
 }

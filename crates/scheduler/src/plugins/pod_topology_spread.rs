@@ -227,4 +227,27 @@ mod tests {
         PodTopologySpread.normalize(&mut scores);
         assert_eq!(scores, [0, 100, 0]);
     }
+
+    #[test]
+    fn counts_follow_pods_placed_and_removed_after_the_first_cycle() {
+        let nodes = [zone_node("a", Some("z1")), zone_node("b", Some("z2"))];
+        let mut c = cache(&nodes, &[]);
+        let p = web("w9", None, "DoNotSchedule");
+        // The first cycle builds the counts; later cycles must see later pods.
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), "ok");
+        c.add_bound_pod(web("w1", Some("a"), "DoNotSchedule"));
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), ERR_REASON_CONSTRAINTS_NOT_MATCH);
+        c.assume(web("w2", None, "DoNotSchedule"), "b");
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), "ok");
+        c.forget("w2");
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), ERR_REASON_CONSTRAINTS_NOT_MATCH);
+        c.remove_pod("w1");
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), "ok");
+        // A terminating pod does not count.
+        c.add_bound_pod(pod(
+            json!({"metadata": {"name": "w3", "labels": {"app": "web"}, "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": "a", "containers": []}}),
+        ));
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), "ok");
+    }
 }
