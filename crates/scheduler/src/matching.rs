@@ -8,11 +8,12 @@
 //! forget and removal. Entries unused for a while are dropped and their number is capped, so
 //! memory stays bounded however many selectors pass through.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     labels::{Labels, Selector},
     pod_info::PodInfo,
+    snapshot::NodeInfo,
 };
 
 /// Which pods a term or constraint selects, comparable so that the pods of one Deployment
@@ -46,9 +47,10 @@ fn namespace_labels(ns: &str) -> Labels {
     [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into()
 }
 
-/// Node name → number of placed pods there matching every matcher of a key. Nodes without
-/// any are absent, so an entry is as large as the set of nodes the selector's pods are on.
-pub type PerNode = HashMap<String, i64>;
+/// Bucket (a node name, or a node label's value) → number of placed pods there matching every
+/// matcher of a key. Empty buckets are absent, so counts are as large as the set of places
+/// the selector's pods are in.
+pub type Counts = HashMap<String, i64>;
 
 /// At most this many selectors are counted at once; the least recently used goes first.
 pub(crate) const MAX_ENTRIES: usize = 256;
@@ -57,20 +59,47 @@ pub(crate) const MAX_ENTRIES: usize = 256;
 const SWEEP_EVERY: u64 = 1024;
 const IDLE_LOOKUPS: u64 = 8192;
 
-struct Entry {
-    per_node: PerNode,
+/// The counts kept for one key: per node (`None`), and per value of each topology key asked
+/// for (existing nodes only, as upstream's snapshot holds no deleted nodes). Shared with the
+/// cycles that read them; a change while a cycle still holds them copies them.
+struct Group {
+    by: Vec<(Option<String>, Arc<Counts>)>,
     last_used: u64,
 }
 
 /// The counts for each key (a conjunction of matchers: a pod counts when all match).
 #[derive(Default)]
 pub struct MatchIndex {
-    entries: HashMap<Vec<PodMatcher>, Entry>,
+    entries: HashMap<Vec<PodMatcher>, Group>,
     clock: u64,
 }
 
 fn matches_all(key: &[PodMatcher], pod: &PodInfo) -> bool {
     key.iter().all(|m| m.matches(pod))
+}
+
+/// Where a pod on `node` is counted for `by`, if anywhere.
+fn bucket<'a>(by: Option<&str>, node: &'a NodeInfo) -> Option<&'a String> {
+    match by {
+        None => Some(&node.name),
+        Some(key) if node.exists => node.labels.get(key),
+        Some(_) => None,
+    }
+}
+
+fn bump(counts: &mut Arc<Counts>, bucket: &str, delta: i64) {
+    let counts = Arc::make_mut(counts);
+    match counts.get_mut(bucket) {
+        Some(n) => {
+            *n += delta;
+            if *n == 0 {
+                counts.remove(bucket);
+            }
+        }
+        None => {
+            counts.insert(bucket.to_string(), delta);
+        }
+    }
 }
 
 impl MatchIndex {
@@ -83,62 +112,70 @@ impl MatchIndex {
     }
 
     /// A pod was placed on (`delta` 1) or taken off (`delta` -1) a node.
-    pub fn pod_changed(&mut self, pod: &PodInfo, node: &str, delta: i64) {
-        for (key, entry) in &mut self.entries {
+    pub fn pod_changed(&mut self, pod: &PodInfo, node: &NodeInfo, delta: i64) {
+        for (key, group) in &mut self.entries {
             if !matches_all(key, pod) {
                 continue;
             }
-            match entry.per_node.get_mut(node) {
-                Some(n) => {
-                    *n += delta;
-                    if *n == 0 {
-                        entry.per_node.remove(node);
-                    }
-                }
-                None => {
-                    entry.per_node.insert(node.to_string(), delta);
+            for (by, counts) in &mut group.by {
+                if let Some(b) = bucket(by.as_deref(), node) {
+                    bump(counts, b, delta);
                 }
             }
         }
     }
 
-    /// Makes sure each key has counts, building missing ones with `walk` (which yields every
-    /// placed pod with its node), and returns them in the keys' order.
-    pub fn lookup<'a>(
-        &'a mut self,
-        keys: &[&[PodMatcher]],
-        walk: impl Fn(&mut dyn FnMut(&PodInfo, &str)),
-    ) -> Vec<&'a PerNode> {
+    /// Node labels changed, or a node with pods came or went: the per-value counts are
+    /// rebuilt when next asked for (rare next to pod changes).
+    pub fn nodes_changed(&mut self) {
+        for group in self.entries.values_mut() {
+            group.by.retain(|(by, _)| by.is_none());
+        }
+    }
+
+    /// Makes sure each (key, by) has counts, building missing ones with `walk` (which yields
+    /// every placed pod with its node), and returns them in the keys' order.
+    pub fn lookup(
+        &mut self,
+        keys: &[(&[PodMatcher], Option<&str>)],
+        walk: impl Fn(&mut dyn FnMut(&PodInfo, &NodeInfo)),
+    ) -> Vec<Arc<Counts>> {
         self.clock += 1;
         if self.clock.is_multiple_of(SWEEP_EVERY) {
             let horizon = self.clock.saturating_sub(IDLE_LOOKUPS);
             self.entries.retain(|_, e| e.last_used >= horizon);
         }
-        for key in keys {
-            if let Some(e) = self.entries.get_mut(*key) {
-                e.last_used = self.clock;
-                continue;
-            }
-            if self.entries.len() >= MAX_ENTRIES {
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, by) in keys {
+            if !self.entries.contains_key(*key) && self.entries.len() >= MAX_ENTRIES {
                 self.evict_oldest(keys);
             }
-            let mut per_node = PerNode::new();
+            let group =
+                self.entries.entry(key.to_vec()).or_insert_with(|| Group { by: Vec::new(), last_used: 0 });
+            group.last_used = self.clock;
+            if let Some((_, counts)) = group.by.iter().find(|(b, _)| b.as_deref() == *by) {
+                out.push(counts.clone());
+                continue;
+            }
+            let mut counts = Counts::new();
             walk(&mut |pod, node| {
-                if matches_all(key, pod) {
-                    *per_node.entry(node.to_string()).or_insert(0) += 1;
+                if let Some(b) = bucket(*by, node).filter(|_| matches_all(key, pod)) {
+                    *counts.entry(b.clone()).or_insert(0) += 1;
                 }
             });
-            self.entries.insert(key.to_vec(), Entry { per_node, last_used: self.clock });
+            let counts = Arc::new(counts);
+            group.by.push((by.map(str::to_string), counts.clone()));
+            out.push(counts);
         }
-        keys.iter().filter_map(|k| self.entries.get(*k).map(|e| &e.per_node)).collect()
+        out
     }
 
     /// Drops the least recently used entry that this look-up does not need.
-    fn evict_oldest(&mut self, keep: &[&[PodMatcher]]) {
+    fn evict_oldest(&mut self, keep: &[(&[PodMatcher], Option<&str>)]) {
         let oldest = self
             .entries
             .iter()
-            .filter(|(k, _)| !keep.contains(&k.as_slice()))
+            .filter(|(k, _)| !keep.iter().any(|(kk, _)| *kk == k.as_slice()))
             .min_by_key(|(_, e)| e.last_used)
             .map(|(k, _)| k.clone());
         if let Some(k) = oldest {

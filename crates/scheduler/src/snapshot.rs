@@ -4,14 +4,14 @@
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use k8s_openapi::api::core::v1::Node;
 
 use crate::{
     labels::Labels,
-    matching::{MatchIndex, PerNode, PodMatcher},
+    matching::{Counts, MatchIndex, PodMatcher},
     pod_info::{HostPort, PodInfo, PodRef, Resources},
 };
 
@@ -146,9 +146,11 @@ pub struct Cache {
     /// plugins see the cache shared and the counts are built the first time they are asked
     /// for; only the scheduling loop ever takes it.
     matches: Mutex<MatchIndex>,
+    /// Label key → value → how many existing nodes have it: the domains of a topology key.
+    label_domains: HashMap<String, HashMap<String, usize>>,
 }
 
-fn count_node(map: &mut HashMap<String, usize>, node: &str, delta: i64) {
+fn count_key(map: &mut HashMap<String, usize>, node: &str, delta: i64) {
     if delta > 0 {
         *map.entry(node.to_string()).or_insert(0) += 1;
     } else if let Some(n) = map.get_mut(node) {
@@ -198,18 +200,32 @@ impl Cache {
         self.matches.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Calls `f` with, for each key (matchers that must all match), the number of placed pods
-    /// (assumed ones too) per node that match it; nodes without any are absent.
-    pub fn with_matching<R>(&self, keys: &[&[PodMatcher]], f: impl FnOnce(&[&PerNode]) -> R) -> R {
-        let mut index = self.match_index();
-        let counts = index.lookup(keys, |visit| {
+    /// For each key (matchers that must all match, and `None` or a topology key), the number
+    /// of placed pods (assumed ones too) that match it per node name (all node slots), or per
+    /// value of the topology key (nodes that exist and have the key). Empty buckets are absent.
+    pub fn matching_pods(&self, keys: &[(&[PodMatcher], Option<&str>)]) -> Vec<Arc<Counts>> {
+        self.match_index().lookup(keys, |visit| {
             for node in &self.nodes {
                 for pod in &node.pods {
-                    visit(pod, &node.name);
+                    visit(pod, node);
                 }
             }
-        });
-        f(&counts)
+        })
+    }
+
+    /// The values of a node label over existing nodes (the topology domains of that key).
+    pub fn label_values(&self, key: &str) -> impl Iterator<Item = &String> {
+        self.label_domains.get(key).into_iter().flat_map(|values| values.keys())
+    }
+
+    fn count_labels(&mut self, labels: &Labels, delta: i64) {
+        for (k, v) in labels {
+            let values = self.label_domains.entry(k.clone()).or_default();
+            count_key(values, v, delta);
+            if values.is_empty() {
+                self.label_domains.remove(k);
+            }
+        }
     }
 
     /// How many selectors are being counted (for tests of the bound).
@@ -218,20 +234,25 @@ impl Cache {
     }
 
     /// Keeps the per-pod indexes in step with a pod placed on (`delta` 1) or taken off
-    /// (`delta` -1) `node`.
-    fn index_pod(&mut self, pod: &PodInfo, node: &str, delta: i64) {
+    /// (`delta` -1) node slot `i`.
+    fn index_pod(&mut self, pod: &PodInfo, i: usize, delta: i64) {
+        let node = &self.nodes[i];
         if !pod.affinity.is_empty() {
             self.affinity_pods = self.affinity_pods.saturating_add_signed(delta as isize);
-            count_node(&mut self.affinity_nodes, node, delta);
+            count_key(&mut self.affinity_nodes, &node.name, delta);
         }
         if !pod.affinity.required_anti.is_empty() {
-            count_node(&mut self.anti_affinity_nodes, node, delta);
+            count_key(&mut self.anti_affinity_nodes, &node.name, delta);
         }
         self.matches.get_mut().unwrap_or_else(|e| e.into_inner()).pod_changed(pod, node, delta);
     }
 
     pub fn image_num_nodes(&self, image: &str) -> usize {
         self.image_nodes.get(image).copied().unwrap_or(0)
+    }
+
+    fn nodes_changed(&mut self) {
+        self.matches.get_mut().unwrap_or_else(|e| e.into_inner()).nodes_changed();
     }
 
     fn slot(&mut self, name: &str) -> &mut NodeInfo {
@@ -272,6 +293,18 @@ impl Cache {
         if !before.0 {
             self.existing_nodes += 1;
         }
+        let (labels_changed, has_pods) = (before.1 != n.labels, !n.pods.is_empty());
+        if !before.0 || labels_changed {
+            let labels = n.labels.clone();
+            if before.0 {
+                self.count_labels(&before.1, -1);
+            }
+            self.count_labels(&labels, 1);
+            if labels_changed || has_pods {
+                self.nodes_changed();
+            }
+        }
+        let n = &self.nodes[i];
         NodeChange {
             added: !before.0,
             labels: before.1 != n.labels,
@@ -285,6 +318,11 @@ impl Cache {
         let Some(&i) = self.index.get(name) else { return };
         if self.nodes[i].exists {
             self.existing_nodes -= 1;
+            let labels = self.nodes[i].labels.clone();
+            self.count_labels(&labels, -1);
+            if !self.nodes[i].pods.is_empty() {
+                self.nodes_changed();
+            }
         }
         self.count_images(i, -1);
         if self.nodes[i].pods.is_empty() {
@@ -336,16 +374,20 @@ impl Cache {
         let Some(node) = pod.node_name.clone() else { return };
         self.remove_pod(&pod.uid);
         self.pods.insert(pod.uid.clone(), PlacedPod { node: node.clone(), assumed: false });
-        self.index_pod(&pod, &node, 1);
-        self.slot(&node).add_pod(pod);
+        self.place(pod, &node);
     }
 
     /// Places a pod the scheduler chose a node for, before the binding is confirmed.
     pub fn assume(&mut self, pod: PodRef, node: &str) {
         self.remove_pod(&pod.uid);
         self.pods.insert(pod.uid.clone(), PlacedPod { node: node.to_string(), assumed: true });
-        self.index_pod(&pod, node, 1);
-        self.slot(node).add_pod(pod);
+        self.place(pod, node);
+    }
+
+    fn place(&mut self, pod: PodRef, node: &str) {
+        self.slot(node).add_pod(pod.clone());
+        let i = self.index[node];
+        self.index_pod(&pod, i, 1);
     }
 
     /// Takes an assumed pod off its node again (its binding failed).
@@ -360,7 +402,7 @@ impl Cache {
         let &i = self.index.get(&placed.node)?;
         let pod = self.nodes[i].remove_pod(uid);
         if let Some(p) = &pod {
-            self.index_pod(p, &placed.node, -1);
+            self.index_pod(p, i, -1);
         }
         if !self.nodes[i].exists && self.nodes[i].pods.is_empty() {
             self.drop_slot(i);
@@ -476,15 +518,27 @@ pub mod tests {
     }
 
     /// The counts as a walk over every placed pod gives them, to check the index against.
-    fn walked(c: &Cache, key: &[PodMatcher]) -> HashMap<String, i64> {
-        let mut per_node = HashMap::new();
+    fn walked(c: &Cache, key: &[PodMatcher], by: Option<&str>) -> HashMap<String, i64> {
+        let mut counts = HashMap::new();
         for node in c.nodes() {
+            let bucket = match by {
+                None => Some(&node.name),
+                Some(k) if node.exists => node.labels.get(k),
+                Some(_) => None,
+            };
+            let Some(bucket) = bucket else { continue };
             let n = node.pods.iter().filter(|p| key.iter().all(|m| m.matches(p))).count() as i64;
             if n > 0 {
-                per_node.insert(node.name.clone(), n);
+                *counts.entry(bucket.clone()).or_insert(0) += n;
             }
         }
-        per_node
+        counts
+    }
+
+    fn zone_node(name: &str, zone: &str) -> Node {
+        let mut n = simple_node(name, "4", "32Gi", "110");
+        n.metadata.labels.as_mut().unwrap().insert("zone".into(), zone.into());
+        n
     }
 
     fn random_pod(rng: &mut fastrand::Rng, uid: &str, node: &str) -> PodRef {
@@ -511,39 +565,56 @@ pub mod tests {
                 matcher(&["b"], None, &["db"], false),
             ],
         ];
+        let bys = [None, Some("zone"), Some("kubernetes.io/hostname")];
         for seed in 0..20 {
             let mut rng = fastrand::Rng::with_seed(seed);
             let mut c = Cache::new();
             let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
             for n in &nodes {
-                c.upsert_node(&simple_node(n, "4", "32Gi", "110"));
+                c.upsert_node(&zone_node(n, "z1"));
             }
             for step in 0..400 {
                 let uid = format!("p{}", rng.usize(..60));
                 let node = &nodes[rng.usize(..nodes.len())];
-                match rng.usize(..10) {
+                match rng.usize(..12) {
                     0..=3 => c.add_bound_pod(random_pod(&mut rng, &uid, node)),
                     4..=5 => c.assume(random_pod(&mut rng, &uid, node), node),
                     6 => c.forget(&uid),
                     7..=8 => {
                         c.remove_pod(&uid);
                     }
+                    9 => {
+                        // A node moves to another zone.
+                        c.upsert_node(&zone_node(node, ["z1", "z2", "z3"][rng.usize(..3)]));
+                    }
                     _ => {
                         // A node goes (its pods stay on a placeholder) and may come back.
                         c.remove_node(node);
                         if rng.bool() {
-                            c.upsert_node(&simple_node(node, "4", "32Gi", "110"));
+                            c.upsert_node(&zone_node(node, ["z1", "z2"][rng.usize(..2)]));
                         }
                     }
                 }
                 // Keys join at different times, so some are built late and some maintained long.
                 let asked = (step / 40 + 1).min(keys.len());
-                let slices: Vec<&[PodMatcher]> = keys[..asked].iter().map(Vec::as_slice).collect();
-                let got: Vec<HashMap<String, i64>> =
-                    c.with_matching(&slices, |counts| counts.iter().map(|m| (*m).clone()).collect());
-                for (key, got) in keys.iter().zip(&got) {
-                    assert_eq!(got, &walked(&c, key), "seed {seed}, step {step}, key {key:?}");
+                let wanted: Vec<(&[PodMatcher], Option<&str>)> =
+                    keys[..asked].iter().flat_map(|k| bys.iter().map(|by| (k.as_slice(), *by))).collect();
+                let got = c.matching_pods(&wanted);
+                for ((key, by), got) in wanted.iter().zip(&got) {
+                    assert_eq!(
+                        **got,
+                        walked(&c, key, *by),
+                        "seed {seed}, step {step}, by {by:?}, key {key:?}"
+                    );
                 }
+                // The domains of a key are the values existing nodes have.
+                let mut zones: Vec<&String> = c.label_values("zone").collect();
+                zones.sort();
+                let mut want: Vec<&String> =
+                    c.nodes().iter().filter(|n| n.exists).filter_map(|n| n.labels.get("zone")).collect();
+                want.sort();
+                want.dedup();
+                assert_eq!(zones, want, "seed {seed}, step {step}");
             }
         }
     }
@@ -560,7 +631,7 @@ pub mod tests {
         for i in 0..crate::matching::MAX_ENTRIES + 10 {
             let app = format!("app-{i}");
             let m = if i == 0 { first.clone() } else { matcher(&["a"], None, &[app.as_str()], false) };
-            c.with_matching(&[std::slice::from_ref(&m)], |_| ());
+            c.matching_pods(&[(std::slice::from_ref(&m), None)]);
         }
         assert_eq!(c.matching_entries(), crate::matching::MAX_ENTRIES);
         // The first selector was evicted; asked again, it is rebuilt with the right counts.
@@ -568,7 +639,7 @@ pub mod tests {
             "metadata": {"name": "w2", "namespace": "a", "uid": "w2", "labels": {"app": "web"}},
             "spec": {"nodeName": "n1", "containers": []}
         })));
-        let n = c.with_matching(&[std::slice::from_ref(&first)], |counts| counts[0].get("n1").copied());
+        let n = c.matching_pods(&[(std::slice::from_ref(&first), None)])[0].get("n1").copied();
         assert_eq!(n, Some(2));
     }
 }

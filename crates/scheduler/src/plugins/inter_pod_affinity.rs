@@ -1,13 +1,13 @@
 //! Pod affinity and anti-affinity: required terms (the incoming pod's, and existing pods'
 //! anti-affinity towards it) filter by topology domain; preferred terms score.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     framework::{
         CycleState, Events, FilterPlugin, FilterResult, MAX_NODE_SCORE, PreFilter, ScorePlugin, Status,
     },
-    matching::PodMatcher,
+    matching::{Counts, PodMatcher},
     pod_info::{AffinityTerm, PodInfo},
     snapshot::{Cache, NodeInfo},
 };
@@ -41,8 +41,9 @@ fn bump(t: &mut Topology, node: &NodeInfo, key: &str, by: i64) {
     }
 }
 
-fn count(t: &Topology, node: &NodeInfo, key: &str) -> i64 {
-    node.labels.get(key).and_then(|v| t.get(key)?.get(v)).copied().unwrap_or(0)
+/// The count of the node's domain of `key`.
+fn in_domain(counts: &Counts, node: &NodeInfo, key: &str) -> i64 {
+    node.labels.get(key).and_then(|v| counts.get(v)).copied().unwrap_or(0)
 }
 
 pub struct InterPodAffinity;
@@ -50,8 +51,11 @@ pub struct InterPodAffinity;
 #[derive(Default)]
 struct FilterState {
     existing_anti: Topology,
-    affinity: Topology,
-    anti: Topology,
+    /// Per required affinity term: its topology key and the pods matching all the terms per
+    /// value of that key (shared with the cache, not copied).
+    affinity: Vec<(String, Arc<Counts>)>,
+    /// Per required anti-affinity term: its topology key and its matching pods per value.
+    anti: Vec<(String, Arc<Counts>)>,
     /// No pod anywhere matches the affinity terms, but the pod matches its own: the first
     /// pod of a group may go anywhere.
     affinity_self_ok: bool,
@@ -88,32 +92,26 @@ impl FilterPlugin for InterPodAffinity {
                 }
             }
         }
-        // The pod's own terms: the pods they select, counted per node by the cache.
+        // The pod's own terms: the pods they select, counted per topology value by the cache.
         if !a.required.is_empty() {
             // A pod counts for affinity only when it matches every required term.
             let all: Vec<PodMatcher> = a.required.iter().map(|t| t.pods.clone()).collect();
-            cache.with_matching(&[&all], |counts| {
-                for (name, n) in counts[0] {
-                    let Some(node) = cache.node(name) else { continue };
-                    for term in &a.required {
-                        bump(&mut s.affinity, node, &term.topology_key, *n);
-                    }
-                }
-            });
+            let keys: Vec<_> =
+                a.required.iter().map(|t| (all.as_slice(), Some(t.topology_key.as_str()))).collect();
+            let counts = cache.matching_pods(&keys);
+            s.affinity = a.required.iter().map(|t| t.topology_key.clone()).zip(counts).collect();
         }
         if !a.required_anti.is_empty() {
-            let keys: Vec<&[PodMatcher]> =
-                a.required_anti.iter().map(|t| std::slice::from_ref(&t.pods)).collect();
-            cache.with_matching(&keys, |counts| {
-                for (term, per_node) in a.required_anti.iter().zip(counts) {
-                    for (name, n) in *per_node {
-                        let Some(node) = cache.node(name) else { continue };
-                        bump(&mut s.anti, node, &term.topology_key, *n);
-                    }
-                }
-            });
+            let keys: Vec<_> = a
+                .required_anti
+                .iter()
+                .map(|t| (std::slice::from_ref(&t.pods), Some(t.topology_key.as_str())))
+                .collect();
+            let counts = cache.matching_pods(&keys);
+            s.anti = a.required_anti.iter().map(|t| t.topology_key.clone()).zip(counts).collect();
         }
-        s.affinity_self_ok = s.affinity.is_empty() && all_terms_match(&a.required, pod);
+        s.affinity_self_ok =
+            s.affinity.iter().all(|(_, c)| c.is_empty()) && all_terms_match(&a.required, pod);
         state.write(s);
         Ok(PreFilter::Run)
     }
@@ -127,12 +125,12 @@ impl FilterPlugin for InterPodAffinity {
             return Err(Status::unschedulable(NAME, ERR_REASON_EXISTING_ANTI_AFFINITY));
         }
         let a = &pod.affinity;
-        let affinity_ok = a.required.iter().all(|t| count(&s.affinity, node, &t.topology_key) > 0)
+        let affinity_ok = s.affinity.iter().all(|(key, counts)| in_domain(counts, node, key) > 0)
             || (s.affinity_self_ok && a.required.iter().all(|t| node.labels.contains_key(&t.topology_key)));
         if !affinity_ok {
             return Err(Status::unresolvable(NAME, ERR_REASON_AFFINITY));
         }
-        if a.required_anti.iter().any(|t| count(&s.anti, node, &t.topology_key) > 0) {
+        if s.anti.iter().any(|(key, counts)| in_domain(counts, node, key) > 0) {
             return Err(Status::unschedulable(NAME, ERR_REASON_ANTI_AFFINITY));
         }
         Ok(())
@@ -163,15 +161,24 @@ impl ScorePlugin for InterPodAffinity {
                 .map(|(w, term)| (*w, term))
                 .chain(a.preferred_anti.iter().map(|(w, term)| (-*w, term)))
                 .collect();
-            let keys: Vec<&[PodMatcher]> = terms.iter().map(|(_, t)| std::slice::from_ref(&t.pods)).collect();
-            cache.with_matching(&keys, |counts| {
-                for ((w, term), per_node) in terms.iter().zip(counts) {
-                    for (name, n) in *per_node {
-                        let Some(node) = cache.node(name) else { continue };
-                        bump(&mut t, node, &term.topology_key, w * n);
+            let keys: Vec<_> = terms
+                .iter()
+                .map(|(_, t)| (std::slice::from_ref(&t.pods), Some(t.topology_key.as_str())))
+                .collect();
+            for ((w, term), counts) in terms.iter().zip(cache.matching_pods(&keys)) {
+                if counts.is_empty() {
+                    continue;
+                }
+                let values = t.entry(term.topology_key.clone()).or_default();
+                for (value, n) in counts.iter() {
+                    match values.get_mut(value.as_str()) {
+                        Some(have) => *have += w * n,
+                        None => {
+                            values.insert(value.clone(), w * n);
+                        }
                     }
                 }
-            });
+            }
         }
         // Existing pods' terms towards the pod: only pods with terms can contribute.
         for node in cache.nodes_with_affinity_pods() {

@@ -7,7 +7,6 @@ use crate::{
     framework::{
         CycleState, Events, FilterPlugin, FilterResult, MAX_NODE_SCORE, PreFilter, ScorePlugin, Status,
     },
-    matching::PodMatcher,
     plugins::node_affinity,
     pod_info::{PodInfo, SpreadConstraint},
     snapshot::{Cache, NodeInfo},
@@ -37,31 +36,49 @@ fn eligible(pod: &PodInfo, node: &NodeInfo, constraints: &[&SpreadConstraint]) -
         })
 }
 
+/// Whether eligibility comes down to "the node exists and has the key", so that the domains
+/// and counts can be read from the cache without walking nodes.
+fn every_node_with_the_key_counts(pod: &PodInfo, c: &SpreadConstraint) -> bool {
+    !c.honor_node_taints
+        && (!c.honor_node_affinity || (pod.node_selector.is_empty() && pod.required_node_affinity.is_none()))
+}
+
 /// Matching pods per domain of each constraint, over the eligible nodes. The pods a
-/// constraint selects (same namespace, matching labels, not terminating) are counted per
-/// node by the cache, so this walks nodes, never pods.
+/// constraint selects (same namespace, matching labels, not terminating) are counted by the
+/// cache, per domain when every node with the key is eligible, else per node.
 fn domain_counts(
     pod: &PodInfo,
     cache: &Cache,
     constraints: &[&SpreadConstraint],
 ) -> Vec<HashMap<String, i64>> {
-    let keys: Vec<&[PodMatcher]> = constraints.iter().map(|c| std::slice::from_ref(&c.pods)).collect();
-    cache.with_matching(&keys, |per_node| {
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-        for node in cache.nodes().iter().filter(|n| eligible(pod, n, constraints)) {
-            for (i, c) in constraints.iter().enumerate() {
-                let value = &node.labels[&c.topology_key];
-                let n = per_node[i].get(&node.name).copied().unwrap_or(0);
-                match counts[i].get_mut(value.as_str()) {
-                    Some(have) => *have += n,
-                    None => {
-                        counts[i].insert(value.clone(), n);
-                    }
+    if let [c] = constraints
+        && every_node_with_the_key_counts(pod, c)
+    {
+        let per_value =
+            cache.matching_pods(&[(std::slice::from_ref(&c.pods), Some(c.topology_key.as_str()))]);
+        let per_value = per_value.first();
+        let domains = cache
+            .label_values(&c.topology_key)
+            .map(|v| (v.clone(), per_value.and_then(|p| p.get(v)).copied().unwrap_or(0)))
+            .collect();
+        return vec![domains];
+    }
+    let keys: Vec<_> = constraints.iter().map(|c| (std::slice::from_ref(&c.pods), None)).collect();
+    let per_node = cache.matching_pods(&keys);
+    let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+    for node in cache.nodes().iter().filter(|n| eligible(pod, n, constraints)) {
+        for (i, c) in constraints.iter().enumerate() {
+            let value = &node.labels[&c.topology_key];
+            let n = per_node[i].get(&node.name).copied().unwrap_or(0);
+            match counts[i].get_mut(value.as_str()) {
+                Some(have) => *have += n,
+                None => {
+                    counts[i].insert(value.clone(), n);
                 }
             }
         }
-        counts
-    })
+    }
+    counts
 }
 
 struct FilterState {
