@@ -87,7 +87,7 @@ fn bucket<'a>(by: Option<&str>, node: &'a NodeInfo) -> Option<&'a String> {
     }
 }
 
-fn bump(counts: &mut Arc<Counts>, bucket: &str, delta: i64) {
+pub(crate) fn bump(counts: &mut Arc<Counts>, bucket: &str, delta: i64) {
     let counts = Arc::make_mut(counts);
     match counts.get_mut(bucket) {
         Some(n) => {

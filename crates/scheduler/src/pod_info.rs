@@ -174,6 +174,11 @@ pub struct PodAffinity {
 }
 
 impl PodAffinity {
+    /// Whether the terms weigh in the scores of other pods (all but required anti-affinity).
+    pub fn scores_others(&self) -> bool {
+        !self.required.is_empty() || !self.preferred.is_empty() || !self.preferred_anti.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.required.is_empty()
             && self.required_anti.is_empty()

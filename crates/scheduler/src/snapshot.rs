@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use crate::{
     labels::Labels,
-    matching::{Counts, MatchIndex, PodMatcher},
+    matching::{Counts, MatchIndex, PodMatcher, bump},
     pod_info::{HostPort, PodInfo, PodRef, Resources},
 };
 
@@ -136,12 +136,15 @@ pub struct Cache {
     /// Placed pods with pod (anti-)affinity terms: when there are none, the inter-pod
     /// affinity plugin has nothing to look at for pods without terms of their own.
     affinity_pods: usize,
-    /// Node name → how many of its pods have pod (anti-)affinity terms, and how many have
-    /// required anti-affinity terms: the nodes whose pods' terms must be checked against an
-    /// incoming pod (upstream's `HavePodsWithAffinityNodeInfoList` and
-    /// `HavePodsWithRequiredAntiAffinityNodeInfoList`).
-    affinity_nodes: HashMap<String, usize>,
-    anti_affinity_nodes: HashMap<String, usize>,
+    /// Node name → how many of its pods have terms that weigh in other pods' scores: the
+    /// nodes whose pods' terms pre-score checks against an incoming pod (upstream's
+    /// `HavePodsWithAffinityNodeInfoList`, less the pods with only required anti-affinity).
+    score_affinity_nodes: HashMap<String, usize>,
+    /// Placed pods' required anti-affinity terms, alike ones together (upstream walks
+    /// `HavePodsWithRequiredAntiAffinityNodeInfoList` instead): pods selected → topology key
+    /// → per value of the key (existing nodes) how many pods have the term. A Deployment with
+    /// anti-affinity is one entry however many replicas it has.
+    anti_terms: HashMap<PodMatcher, HashMap<String, Arc<Counts>>>,
     /// Matching pods per node for the selectors the plugins ask about. Behind a lock because
     /// plugins see the cache shared and the counts are built the first time they are asked
     /// for; only the scheduling loop ever takes it.
@@ -157,6 +160,35 @@ fn count_key(map: &mut HashMap<String, usize>, node: &str, delta: i64) {
         *n -= 1;
         if *n == 0 {
             map.remove(node);
+        }
+    }
+}
+
+fn count_anti_terms(
+    terms: &mut HashMap<PodMatcher, HashMap<String, Arc<Counts>>>,
+    pod: &PodInfo,
+    node: &NodeInfo,
+    delta: i64,
+) {
+    if !node.exists {
+        return;
+    }
+    for term in &pod.affinity.required_anti {
+        let Some(value) = node.labels.get(&term.topology_key) else { continue };
+        if !terms.contains_key(&term.pods) {
+            terms.insert(term.pods.clone(), HashMap::new());
+        }
+        let Some(by_key) = terms.get_mut(&term.pods) else { continue };
+        if !by_key.contains_key(&term.topology_key) {
+            by_key.insert(term.topology_key.clone(), Arc::default());
+        }
+        let Some(counts) = by_key.get_mut(&term.topology_key) else { continue };
+        bump(counts, value, delta);
+        if counts.is_empty() {
+            by_key.remove(&term.topology_key);
+            if by_key.is_empty() {
+                terms.remove(&term.pods);
+            }
         }
     }
 }
@@ -184,14 +216,15 @@ impl Cache {
         self.affinity_pods > 0
     }
 
-    /// The nodes with pods that have pod (anti-)affinity terms.
-    pub fn nodes_with_affinity_pods(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.affinity_nodes.keys().filter_map(|n| self.node(n))
+    /// The nodes with pods whose terms weigh in other pods' scores.
+    pub fn nodes_with_score_affinity_pods(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.score_affinity_nodes.keys().filter_map(|n| self.node(n))
     }
 
-    /// The nodes with pods that have required pod anti-affinity terms.
-    pub fn nodes_with_required_anti_affinity_pods(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.anti_affinity_nodes.keys().filter_map(|n| self.node(n))
+    /// Placed pods' required anti-affinity terms: (pods selected, topology key, number of
+    /// pods with the term per value of the key).
+    pub fn required_anti_affinity_terms(&self) -> impl Iterator<Item = (&PodMatcher, &String, &Arc<Counts>)> {
+        self.anti_terms.iter().flat_map(|(m, by_key)| by_key.iter().map(move |(k, c)| (m, k, c)))
     }
 
     fn match_index(&self) -> MutexGuard<'_, MatchIndex> {
@@ -239,11 +272,11 @@ impl Cache {
         let node = &self.nodes[i];
         if !pod.affinity.is_empty() {
             self.affinity_pods = self.affinity_pods.saturating_add_signed(delta as isize);
-            count_key(&mut self.affinity_nodes, &node.name, delta);
         }
-        if !pod.affinity.required_anti.is_empty() {
-            count_key(&mut self.anti_affinity_nodes, &node.name, delta);
+        if pod.affinity.scores_others() {
+            count_key(&mut self.score_affinity_nodes, &node.name, delta);
         }
+        count_anti_terms(&mut self.anti_terms, pod, node, delta);
         self.matches.get_mut().unwrap_or_else(|e| e.into_inner()).pod_changed(pod, node, delta);
     }
 
@@ -253,6 +286,12 @@ impl Cache {
 
     fn nodes_changed(&mut self) {
         self.matches.get_mut().unwrap_or_else(|e| e.into_inner()).nodes_changed();
+        self.anti_terms.clear();
+        for node in &self.nodes {
+            for pod in &node.pods_with_affinity {
+                count_anti_terms(&mut self.anti_terms, pod, node, 1);
+            }
+        }
     }
 
     fn slot(&mut self, name: &str) -> &mut NodeInfo {
@@ -316,13 +355,11 @@ impl Cache {
 
     pub fn remove_node(&mut self, name: &str) {
         let Some(&i) = self.index.get(name) else { return };
-        if self.nodes[i].exists {
+        let existed = self.nodes[i].exists;
+        if existed {
             self.existing_nodes -= 1;
             let labels = self.nodes[i].labels.clone();
             self.count_labels(&labels, -1);
-            if !self.nodes[i].pods.is_empty() {
-                self.nodes_changed();
-            }
         }
         self.count_images(i, -1);
         if self.nodes[i].pods.is_empty() {
@@ -332,6 +369,10 @@ impl Cache {
             let n = &mut self.nodes[i];
             n.exists = false;
             n.images.clear();
+            if existed {
+                // Its pods no longer count per topology domain.
+                self.nodes_changed();
+            }
         }
     }
 
@@ -545,10 +586,15 @@ pub mod tests {
         let ns = ["a", "b", "c"][rng.usize(..3)];
         let app = ["web", "db", "cache"][rng.usize(..3)];
         let deletion = rng.bool().then_some("2026-01-01T00:00:00Z");
+        let term = |key: &str, app: &str| serde_json::json!({"topologyKey": key, "labelSelector": {"matchLabels": {"app": app}}});
+        let anti: Vec<serde_json::Value> = (0..rng.usize(..3))
+            .map(|_| term(["zone", "kubernetes.io/hostname"][rng.usize(..2)], ["web", "db"][rng.usize(..2)]))
+            .collect();
         pod(serde_json::json!({
             "metadata": {"name": uid, "namespace": ns, "uid": uid, "labels": {"app": app},
                 "deletionTimestamp": deletion},
-            "spec": {"nodeName": node, "containers": []}
+            "spec": {"nodeName": node, "containers": [], "affinity": {"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": anti}}}
         }))
     }
 
@@ -607,6 +653,25 @@ pub mod tests {
                         "seed {seed}, step {step}, by {by:?}, key {key:?}"
                     );
                 }
+                // Existing pods' anti-affinity terms, grouped, as a walk finds them.
+                let mut want_terms: HashMap<(String, String, String), i64> = HashMap::new();
+                for node in c.nodes().iter().filter(|n| n.exists) {
+                    for p in &node.pods {
+                        for t in &p.affinity.required_anti {
+                            if let Some(v) = node.labels.get(&t.topology_key) {
+                                let k = (format!("{:?}", t.pods), t.topology_key.clone(), v.clone());
+                                *want_terms.entry(k).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                }
+                let mut got_terms = HashMap::new();
+                for (m, key, counts) in c.required_anti_affinity_terms() {
+                    for (v, n) in counts.iter() {
+                        got_terms.insert((format!("{m:?}"), key.clone(), v.clone()), *n);
+                    }
+                }
+                assert_eq!(got_terms, want_terms, "seed {seed}, step {step}");
                 // The domains of a key are the values existing nodes have.
                 let mut zones: Vec<&String> = c.label_values("zone").collect();
                 zones.sort();

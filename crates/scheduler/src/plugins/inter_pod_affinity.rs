@@ -50,7 +50,9 @@ pub struct InterPodAffinity;
 
 #[derive(Default)]
 struct FilterState {
-    existing_anti: Topology,
+    /// Per placed pods' required anti-affinity term that selects the pod: its topology key
+    /// and how many pods have it per value (shared with the cache).
+    existing_anti: Vec<(String, Arc<Counts>)>,
     /// Per required affinity term: its topology key and the pods matching all the terms per
     /// value of that key (shared with the cache, not copied).
     affinity: Vec<(String, Arc<Counts>)>,
@@ -84,12 +86,10 @@ impl FilterPlugin for InterPodAffinity {
             return Ok(PreFilter::Skip);
         }
         let mut s = FilterState::default();
-        // Existing pods' anti-affinity: only nodes with such pods can reject the pod.
-        for node in cache.nodes_with_required_anti_affinity_pods() {
-            for existing in &node.pods_with_affinity {
-                for term in existing.affinity.required_anti.iter().filter(|t| t.matches(pod)) {
-                    bump(&mut s.existing_anti, node, &term.topology_key, 1);
-                }
+        // Existing pods' anti-affinity, alike terms counted together by the cache.
+        for (pods, key, counts) in cache.required_anti_affinity_terms() {
+            if pods.matches(pod) {
+                s.existing_anti.push((key.clone(), counts.clone()));
             }
         }
         // The pod's own terms: the pods they select, counted per topology value by the cache.
@@ -118,10 +118,7 @@ impl FilterPlugin for InterPodAffinity {
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo, state: &CycleState) -> FilterResult {
         let Some(s) = state.read::<FilterState>() else { return Ok(()) };
-        if s.existing_anti
-            .iter()
-            .any(|(key, values)| node.labels.get(key).is_some_and(|v| values.contains_key(v)))
-        {
+        if s.existing_anti.iter().any(|(key, counts)| in_domain(counts, node, key) > 0) {
             return Err(Status::unschedulable(NAME, ERR_REASON_EXISTING_ANTI_AFFINITY));
         }
         let a = &pod.affinity;
@@ -181,7 +178,7 @@ impl ScorePlugin for InterPodAffinity {
             }
         }
         // Existing pods' terms towards the pod: only pods with terms can contribute.
-        for node in cache.nodes_with_affinity_pods() {
+        for node in cache.nodes_with_score_affinity_pods() {
             for existing in &node.pods_with_affinity {
                 let e = &existing.affinity;
                 for term in e.required.iter().filter(|t| t.matches(pod)) {
