@@ -151,7 +151,7 @@ impl ScorePlugin for InterPodAffinity {
         }
         let mut t = Topology::new();
         if own {
-            // The pod's preferred terms: the pods they select, counted per node by the cache.
+            // The pod's preferred terms: the pods they select, counted per domain by the cache.
             let terms: Vec<(i64, &AffinityTerm)> = a
                 .preferred
                 .iter()
@@ -177,8 +177,9 @@ impl ScorePlugin for InterPodAffinity {
                 }
             }
         }
-        // Existing pods' terms towards the pod: only pods with terms can contribute.
-        for node in cache.nodes_with_score_affinity_pods() {
+        // Existing pods' terms towards the pod: only pods with such terms can contribute, and
+        // only on nodes that exist (as everywhere in this plugin, as upstream's snapshot).
+        for node in cache.nodes_with_score_affinity_pods().filter(|n| n.exists) {
             for existing in &node.pods_with_affinity {
                 let e = &existing.affinity;
                 for term in e.required.iter().filter(|t| t.matches(pod)) {
