@@ -128,7 +128,9 @@ impl Algorithm {
 
         let nodes = cache.nodes();
         let to_find = num_feasible_nodes_to_find(self.percentage, num_nodes);
-        let mut statuses: Vec<(String, Status)> = Vec::new();
+        // Why nodes were rejected matters only if none fits: once one does, stop recording
+        // (with a spreading pod most nodes may be rejected before enough fit).
+        let mut statuses: Vec<(usize, Status)> = Vec::new();
         self.feasible.clear();
         let len = nodes.len();
         let start = self.next_start % len;
@@ -142,12 +144,16 @@ impl Algorithm {
             processed += 1;
             match self.run_filters(&active, pod, node, &state) {
                 Ok(()) => {
+                    if self.feasible.is_empty() {
+                        statuses = Vec::new();
+                    }
                     self.feasible.push(i);
                     if self.feasible.len() >= to_find {
                         break;
                     }
                 }
-                Err(status) => statuses.push((node.name.clone(), status)),
+                Err(status) if self.feasible.is_empty() => statuses.push((i, status)),
+                Err(_) => {}
             }
         }
         self.next_start = (start + processed) % len.max(1);
@@ -156,7 +162,10 @@ impl Algorithm {
             self.last = Some(LastCycle { state, active_filters: active });
             return Err(ScheduleError::Fit(FitError {
                 num_all_nodes: num_nodes,
-                diagnosis: Diagnosis { node_statuses: statuses, pre_filter_msg: None },
+                diagnosis: Diagnosis {
+                    node_statuses: statuses.into_iter().map(|(i, s)| (nodes[i].name.clone(), s)).collect(),
+                    pre_filter_msg: None,
+                },
                 post_filter_msg: None,
             }));
         }

@@ -127,7 +127,8 @@ impl FilterPlugin for PodTopologySpread {
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo, state: &CycleState) -> FilterResult {
         let Some(s) = state.read::<FilterState>() else { return Ok(()) };
-        for (c, (domains, min)) in hard(pod).into_iter().zip(&s.counts) {
+        // Called for every node of the cycle: iterate, do not collect.
+        for (c, (domains, min)) in pod.spread.iter().filter(|c| c.hard).zip(&s.counts) {
             let Some(value) = node.labels.get(&c.topology_key) else {
                 return Err(Status::unresolvable(NAME, ERR_REASON_NODE_LABEL_NOT_MATCH));
             };
@@ -175,7 +176,7 @@ impl ScorePlugin for PodTopologySpread {
     fn score(&self, pod: &PodInfo, node: &NodeInfo, state: &CycleState) -> i64 {
         let Some(s) = state.read::<ScoreState>() else { return 0 };
         let mut score = 0.0;
-        for (c, (domains, weight)) in soft(pod).into_iter().zip(&s.counts) {
+        for (c, (domains, weight)) in pod.spread.iter().filter(|c| !c.hard).zip(&s.counts) {
             let Some(value) = node.labels.get(&c.topology_key) else { return IGNORED };
             let n = domains.get(value).copied().unwrap_or(0) as f64;
             score += n * weight + (c.max_skew - 1) as f64;
