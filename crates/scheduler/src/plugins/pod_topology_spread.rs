@@ -82,7 +82,9 @@ fn domain_counts(
 }
 
 struct FilterState {
-    /// Per hard constraint (in the pod's order): counts per domain and the smallest count.
+    /// Per hard constraint (in the pod's order): counts per domain, and the most a domain may
+    /// hold for the pod to go there (`maxSkew` + the smallest count − whether the pod matches
+    /// its own selector), worked out once rather than per node.
     counts: Vec<(HashMap<String, i64>, i64)>,
 }
 
@@ -118,7 +120,8 @@ impl FilterPlugin for PodTopologySpread {
                 } else {
                     domains.values().copied().min().unwrap_or(0)
                 };
-                (domains, min)
+                let self_match = i64::from(c.selector.matches(&pod.labels));
+                (domains, c.max_skew + min - self_match)
             })
             .collect();
         state.write(FilterState { counts });
@@ -128,13 +131,12 @@ impl FilterPlugin for PodTopologySpread {
     fn filter(&self, pod: &PodInfo, node: &NodeInfo, state: &CycleState) -> FilterResult {
         let Some(s) = state.read::<FilterState>() else { return Ok(()) };
         // Called for every node of the cycle: iterate, do not collect.
-        for (c, (domains, min)) in pod.spread.iter().filter(|c| c.hard).zip(&s.counts) {
+        for (c, (domains, limit)) in pod.spread.iter().filter(|c| c.hard).zip(&s.counts) {
             let Some(value) = node.labels.get(&c.topology_key) else {
                 return Err(Status::unresolvable(NAME, ERR_REASON_NODE_LABEL_NOT_MATCH));
             };
-            let self_match = i64::from(c.selector.matches(&pod.labels));
-            let skew = domains.get(value).copied().unwrap_or(0) + self_match - min;
-            if skew > c.max_skew {
+            // The skew with the pod there: count + self match − min > maxSkew.
+            if domains.get(value).copied().unwrap_or(0) > *limit {
                 return Err(Status::unschedulable(NAME, ERR_REASON_CONSTRAINTS_NOT_MATCH));
             }
         }
@@ -267,5 +269,20 @@ mod tests {
             "spec": {"nodeName": "a", "containers": []}}),
         ));
         assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), "ok");
+    }
+
+    #[test]
+    fn a_pod_outside_its_own_selector_adds_nothing_to_the_skew() {
+        let nodes = [zone_node("a", Some("z1")), zone_node("b", Some("z2"))];
+        let mut c = cache(&nodes, &[web("w1", Some("a"), "DoNotSchedule")]);
+        let p = pod(
+            json!({"metadata": {"name": "other", "labels": {"app": "other"}}, "spec": {"containers": [],
+            "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "web"}}}]}}),
+        );
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), "ok");
+        c.add_bound_pod(web("w2", Some("a"), "DoNotSchedule"));
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), ERR_REASON_CONSTRAINTS_NOT_MATCH);
+        assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "b")), "ok");
     }
 }
