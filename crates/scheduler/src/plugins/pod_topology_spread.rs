@@ -285,4 +285,40 @@ mod tests {
         assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "a")), ERR_REASON_CONSTRAINTS_NOT_MATCH);
         assert_eq!(outcome(run_filter(&PodTopologySpread, &p, &c, "b")), "ok");
     }
+
+    /// The walk over nodes (taken under a node affinity) and the domains read from the cache
+    /// (taken without) must agree when the affinity admits every node with the key.
+    #[test]
+    fn domains_from_the_cache_agree_with_the_walk_over_nodes() {
+        let nodes: Vec<_> = (0..6)
+            .map(|i| zone_node(&format!("n{i}"), (i != 5).then(|| ["z1", "z2", "z3"][i % 3])))
+            .collect();
+        let mut c = cache(&nodes, &[]);
+        let spread = json!([{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}}}]);
+        let plain = pod(json!({"metadata": {"name": "p", "labels": {"app": "web"}},
+            "spec": {"containers": [], "topologySpreadConstraints": spread}}));
+        let walked = pod(json!({"metadata": {"name": "q", "labels": {"app": "web"}},
+            "spec": {"containers": [], "topologySpreadConstraints": spread,
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "Exists"}]}]}}}}}));
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut rejected = 0;
+        for step in 0..60 {
+            let name = format!("w{}", rng.usize(..12));
+            if rng.usize(..3) == 0 {
+                c.remove_pod(&name);
+            } else {
+                c.add_bound_pod(web(&name, Some(&format!("n{}", rng.usize(..6))), "DoNotSchedule"));
+            }
+            for n in 0..6 {
+                let node = format!("n{n}");
+                let fast = outcome(run_filter(&PodTopologySpread, &plain, &c, &node));
+                let slow = outcome(run_filter(&PodTopologySpread, &walked, &c, &node));
+                assert_eq!(fast, slow, "step {step}, node {node}");
+                rejected += usize::from(fast == ERR_REASON_CONSTRAINTS_NOT_MATCH);
+            }
+        }
+        assert!(rejected > 0, "the placements never made any domain too full");
+    }
 }
