@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Server, rows};
+use common::{Server, eventually, rows};
 
 const REPLICASET: &str = r#"{
   "apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -12,18 +10,6 @@ const REPLICASET: &str = r#"{
   "spec": {"replicas": 3, "selector": {"matchLabels": {"tier": "frontend"}},
            "template": {"metadata": {"labels": {"tier": "frontend"}},
                         "spec": {"containers": [{"name": "php", "image": "php-redis:v5"}]}}}}"#;
-
-/// Polls `check` until it returns `Some`, for up to a minute.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn pod_names(s: &Server, selector: &str) -> Vec<String> {
     let out = s.ok(&["get", "pods", "-l", selector, "-o", "name"]);

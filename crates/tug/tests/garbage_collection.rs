@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Server, rows};
+use common::{Server, eventually, rows};
 
 const REPLICASET: &str = r#"{
   "apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -14,18 +12,6 @@ const REPLICASET: &str = r#"{
   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
            "template": {"metadata": {"labels": {"app": "web"}},
                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}"#;
-
-/// Polls `check` until it returns `Some`, for up to a minute.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn apply(s: &Server, doc: &str, extra: &[&str]) {
     let mut args = vec!["apply", "-f", "-"];

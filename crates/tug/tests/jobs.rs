@@ -3,21 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Agent, Server, rows};
-
-/// Polls `check` until it returns `Some`, for up to `secs` seconds.
-fn eventually<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::{Agent, Server, eventually_within as eventually, rows};
 
 fn apply(s: &Server, manifest: &str) {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);

@@ -3,20 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::Server;
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{Server, eventually};
 
 fn node(name: &str, pod_cidr: Option<&str>) -> String {
     let spec =

@@ -4,20 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Agent, Server};
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use common::{Agent, Server, eventually};
 
 fn apply(s: &Server, doc: &str) {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], doc);

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Server, rows};
+use common::{Server, eventually, rows};
 
 /// A Node object as a kubelet would register it: capacity and allocatable, labels, taints.
 fn node(name: &str, cpu: &str, labels: &[(&str, &str)]) -> String {
@@ -36,18 +34,6 @@ fn pod(name: &str, cpu: &str, spec: serde_json::Value) -> String {
 fn apply(s: &Server, doc: &str) {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], doc);
     assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// Polls `f` until it returns something (30 s at most).
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The NODE column of `kubectl get pod -o wide`, once the pod has one.

@@ -5,12 +5,9 @@
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    time::{Duration, Instant},
-};
+use std::collections::BTreeMap;
 
-use common::Server;
+use common::{Server, eventually};
 
 fn zone_node(name: &str, zone: &str) -> String {
     let resources = serde_json::json!({"cpu": "8", "memory": "8Gi", "pods": "110"});
@@ -35,17 +32,6 @@ fn labelled_pod(name: &str, app: &str, spec: serde_json::Value) -> serde_json::V
 fn apply(s: &Server, doc: &str) {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], doc);
     assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Pod name → node name, for the pods with `app` that are bound.

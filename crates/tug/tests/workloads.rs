@@ -3,22 +3,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Agent, Server, rows};
+use common::{Agent, Server, eventually, rows};
 use serde_json::Value;
-
-/// Polls `check` until it returns `Some`, for up to a minute.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn apply(s: &Server, manifest: &str) {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);

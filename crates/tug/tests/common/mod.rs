@@ -247,3 +247,21 @@ impl Drop for Agent {
         let _ = self.0.wait();
     }
 }
+
+/// Polls `check` until it returns something, failing the test after `secs` seconds.
+pub fn eventually_within<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Polls `check` until it returns something. The 90 s budget is for a loaded CI machine; a
+/// passing test returns at the first success.
+pub fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    eventually_within(what, 90, check)
+}
