@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, eventually, rows};
+use common::{Server, event_messages, eventually, rows};
 
 /// A Node object as a kubelet would register it: capacity and allocatable, labels, taints.
 fn node(name: &str, cpu: &str, labels: &[(&str, &str)]) -> String {
@@ -52,15 +52,7 @@ fn wait_for_node(s: &Server, pod: &str) -> String {
 /// The message of the pod's FailedScheduling event once it says `want`.
 fn failed_scheduling(s: &Server, pod: &str, want: &str) -> String {
     eventually(&format!("FailedScheduling for {pod}: {want}"), || {
-        let out = s.ok(&[
-            "get",
-            "events",
-            "--field-selector",
-            &format!("involvedObject.name={pod},reason=FailedScheduling"),
-            "-o",
-            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
-        ]);
-        out.lines().find(|l| *l == want).map(str::to_string)
+        event_messages(s, pod, "FailedScheduling").into_iter().find(|l| l == want)
     })
 }
 

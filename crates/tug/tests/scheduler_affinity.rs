@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Server, eventually};
+use common::{Server, event_messages, eventually};
 
 fn zone_node(name: &str, zone: &str) -> String {
     let resources = serde_json::json!({"cpu": "8", "memory": "8Gi", "pods": "110"});
@@ -53,15 +53,7 @@ fn placements(s: &Server, app: &str) -> BTreeMap<String, String> {
 
 fn failed_scheduling_says(s: &Server, pod: &str, want: &str) -> String {
     eventually(&format!("FailedScheduling for {pod} saying {want}"), || {
-        let out = s.ok(&[
-            "get",
-            "events",
-            "--field-selector",
-            &format!("involvedObject.name={pod},reason=FailedScheduling"),
-            "-o",
-            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
-        ]);
-        out.lines().find(|l| l.contains(want)).map(str::to_string)
+        event_messages(s, pod, "FailedScheduling").into_iter().find(|l| l.contains(want))
     })
 }
 

@@ -265,3 +265,16 @@ pub fn eventually_within<T>(what: &str, secs: u64, mut check: impl FnMut() -> Op
 pub fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
     eventually_within(what, 90, check)
 }
+
+/// The messages of the events about the object `name` with `reason`, oldest first.
+pub fn event_messages(s: &Server, name: &str, reason: &str) -> Vec<String> {
+    let out = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={name},reason={reason}"),
+        "-o",
+        "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+    ]);
+    out.lines().map(str::to_string).collect()
+}
