@@ -5,10 +5,13 @@
 //! answers the callers. Compaction records its fence at once and removes old log records a
 //! chunk per transaction, so writers never wait behind a large purge.
 
-use std::sync::{
-    Arc,
-    atomic::Ordering,
-    mpsc::{Receiver, TryRecvError},
+use std::{
+    sync::{
+        Arc,
+        atomic::Ordering,
+        mpsc::{Receiver, RecvTimeoutError, TryRecvError},
+    },
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -24,6 +27,12 @@ const MAX_BATCH: usize = 2048;
 const MAX_BATCH_BYTES: usize = 32 << 20;
 /// Most log records removed per transaction by compaction.
 const PURGE_CHUNK: u64 = 1024;
+/// Under concurrent load the writer waits this long at most for more requests to share a
+/// commit: an fsync and the rewrite of the tree's upper pages cost about as much for one
+/// request as for twenty.
+const MAX_LINGER: Duration = Duration::from_micros(1500);
+/// ... and stops waiting once no request has come for this long.
+const LINGER_GAP: Duration = Duration::from_micros(250);
 
 pub(crate) enum Op {
     Create { key: String, value: Bytes },
@@ -71,6 +80,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Request>, purged: Revision, 
         purged,
         shared,
     };
+    // Only a writer that just committed several requests at once lingers, so a lone
+    // client's write is never delayed.
+    let mut concurrent = false;
     loop {
         let first = if writer.purged < writer.compacted {
             match rx.try_recv() {
@@ -84,22 +96,37 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Request>, purged: Revision, 
                 Err(_) => return,
             }
         };
-        let mut batch = Vec::new();
-        if let Some(first) = first {
-            let mut bytes = first.op.payload();
-            batch.push(first);
-            while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        bytes += r.op.payload();
-                        batch.push(r);
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
+        let batch = match first {
+            Some(first) => gather(&rx, first, concurrent),
+            None => Vec::new(),
+        };
+        concurrent = batch.len() > 1;
         writer.commit_batch(batch);
     }
+}
+
+/// `first` and the requests that follow it into one commit: every request already waiting
+/// and, when `linger`, those that keep arriving, up to [`MAX_LINGER`].
+fn gather(rx: &Receiver<Request>, first: Request, linger: bool) -> Vec<Request> {
+    let deadline = Instant::now() + MAX_LINGER;
+    let mut bytes = first.op.payload();
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        let next = match rx.try_recv() {
+            Ok(r) => r,
+            Err(_) if !linger => break,
+            Err(_) => {
+                let wait = LINGER_GAP.min(deadline.saturating_duration_since(Instant::now()));
+                match rx.recv_timeout(wait) {
+                    Ok(r) => r,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
+        bytes += next.op.payload();
+        batch.push(next);
+    }
+    batch
 }
 
 impl Writer {
