@@ -217,3 +217,34 @@ async fn each_node_gets_client_credentials_of_its_own() {
         other => panic!("a bad node name was not refused: {other:?}"),
     }
 }
+
+/// Writes read the object they change from the watch cache, which may lag the datastore by a
+/// moment; a client that writes again with the resourceVersion it was just given must never
+/// see a conflict for it, nor a create in a namespace just made be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_right_after_writes_see_the_latest_object() {
+    let s = Server::start();
+    let client = client(&s).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut cm = cms.create(&PostParams::default(), &configmap("busy", "0")).await.unwrap();
+    for i in 1..=100 {
+        cm.data = Some([("key".to_string(), i.to_string())].into());
+        cm = cms.replace("busy", &PostParams::default(), &cm).await.unwrap();
+        let rv = cm.metadata.resource_version.clone().unwrap();
+        let patch = serde_json::json!({"metadata": {"resourceVersion": rv, "labels": {"n": i.to_string()}}});
+        cm = cms.patch("busy", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        let ns = format!("fresh-{i}");
+        let body = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
+        namespaces.create(&PostParams::default(), &body).await.unwrap();
+        Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &configmap("first", "x"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(cm.data.as_ref().unwrap()["key"], "100");
+    // A stale resourceVersion is still a conflict.
+    cm.metadata.resource_version = Some("1".into());
+    let err = cms.replace("busy", &PostParams::default(), &cm).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 409), "{err:?}");
+}

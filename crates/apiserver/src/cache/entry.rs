@@ -17,6 +17,7 @@ pub struct Entry {
     pub key: String,
     /// The stored JSON, without `metadata.resourceVersion`.
     stored: Bytes,
+    pub create_revision: Revision,
     pub mod_revision: Revision,
     /// Where the resourceVersion goes in `stored`: just inside the top-level metadata object.
     metadata_at: Option<usize>,
@@ -32,10 +33,21 @@ impl Entry {
         Some(Entry {
             key: kv.key.clone(),
             stored: kv.value.clone(),
+            create_revision: kv.create_revision,
             mod_revision: kv.mod_revision,
             metadata_at: raw::metadata_body_offset(&kv.value),
             attrs: Attrs::of(&obj),
         })
+    }
+
+    /// The datastore's key and value this entry was made from.
+    pub fn to_kv(&self) -> KeyValue {
+        KeyValue {
+            key: self.key.clone(),
+            value: self.stored.clone(),
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+        }
     }
 
     /// Appends the object with `resourceVersion` set to `rv`.

@@ -172,6 +172,11 @@ impl WatchCache {
         matches!(tokio::time::timeout(FRESHNESS_WAIT, caught_up).await, Ok(Ok(_)))
     }
 
+    /// The object at `key` as of the cache's revision, which may lag the datastore's.
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.read().objects.get(key).cloned()
+    }
+
     /// Up to `limit` (0: all) entries under `prefix` from `start` on that `keep` accepts.
     pub fn list(
         &self,

@@ -15,7 +15,8 @@ use tug_api::{
 
 use super::{
     Params, Target,
-    write::{MAX_RETRIES, commit, conflict, decode_body, dry_run, read_current},
+    guaranteed::{guaranteed_update, read_current_from},
+    write::{commit, conflict, decode_body, dry_run},
 };
 use crate::{AppState, error::Error};
 
@@ -42,44 +43,46 @@ pub async fn create(
     let want_uid = meta_str(&binding, "uid").filter(|u| !u.is_empty()).map(str::to_string);
     let annotations = binding.pointer("/metadata/annotations").and_then(Value::as_object).cloned();
     let refuse = |why: String| -> Error { ApiError::conflict("", "pods", &name, &why).into() };
-    for _ in 0..MAX_RETRIES {
-        let (kv, mut pod) = read_current(&state, &target).await?;
-        if let Some(uid) = &want_uid
-            && meta_str(&pod, "uid") != Some(uid.as_str())
-        {
-            let have = meta_str(&pod, "uid").unwrap_or_default();
-            return Err(refuse(format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
-            )));
-        }
-        if pod.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(refuse(format!("pod {name} is being deleted, cannot be assigned to a host")));
-        }
-        if let Some(assigned) =
-            pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty())
-        {
-            return Err(refuse(format!("pod {name} is already assigned to node \"{assigned}\"")));
-        }
-        pod["spec"]["nodeName"] = json!(node);
-        if let Some(extra) = &annotations {
-            let meta = metadata_mut(&mut pod);
-            let into = meta.entry("annotations").or_insert_with(|| json!({}));
-            if let Some(into) = into.as_object_mut() {
-                into.extend(extra.clone());
+    let dry = dry_run(&params);
+    let (state, target, name, node, want_uid, annotations) =
+        (&state, &target, &name, node, &want_uid, &annotations);
+    guaranteed_update(
+        |source| async move {
+            let (kv, mut pod) = read_current_from(state, target, source).await?;
+            if let Some(uid) = &want_uid
+                && meta_str(&pod, "uid") != Some(uid.as_str())
+            {
+                let have = meta_str(&pod, "uid").unwrap_or_default();
+                return Err(refuse(format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+                )));
             }
-        }
-        set_scheduled_condition(&mut pod);
-        if commit(&state, &target, &kv, pod, dry_run(&params)).await?.is_some() {
-            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
-            return Ok((
-                StatusCode::CREATED,
-                [(header::CONTENT_TYPE, "application/json")],
-                status.to_string(),
-            )
-                .into_response());
-        }
-    }
-    Err(conflict(&target))
+            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(refuse(format!("pod {name} is being deleted, cannot be assigned to a host")));
+            }
+            if let Some(assigned) =
+                pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty())
+            {
+                return Err(refuse(format!("pod {name} is already assigned to node \"{assigned}\"")));
+            }
+            pod["spec"]["nodeName"] = json!(node);
+            if let Some(extra) = &annotations {
+                let meta = metadata_mut(&mut pod);
+                let into = meta.entry("annotations").or_insert_with(|| json!({}));
+                if let Some(into) = into.as_object_mut() {
+                    into.extend(extra.clone());
+                }
+            }
+            set_scheduled_condition(&mut pod);
+            Ok(commit(state, target, &kv, pod, dry).await?.map(|_| ()))
+        },
+        || conflict(target),
+    )
+    .await?;
+    let status =
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+    Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], status.to_string())
+        .into_response())
 }
 
 /// `PodScheduled=True`, replacing a `False` left by failed attempts (upstream's

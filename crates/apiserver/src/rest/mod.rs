@@ -5,6 +5,7 @@ mod allocate;
 mod binding;
 mod delete;
 mod eviction;
+mod guaranteed;
 mod kubelet;
 mod node_proxy;
 mod priority;

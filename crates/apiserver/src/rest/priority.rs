@@ -21,7 +21,13 @@ pub(super) async fn admit(state: &AppState, pod: &mut Value) -> Result<(), Error
     let class = if named.is_empty() {
         global_default(state).await?
     } else {
-        let (kv, _) = state.store.get(&format!("{PREFIX}{named}")).await?;
+        // From the watch cache when it holds the class; a class it has not seen yet (just
+        // created) is looked up in the store.
+        let key = format!("{PREFIX}{named}");
+        let kv = match state.cache.get(&key) {
+            Some(entry) => Some(entry.to_kv()),
+            None => state.store.get(&key).await?.0,
+        };
         match kv {
             Some(kv) => Some(to_object(&kv)?),
             None => return Err(forbidden(pod, &format!("no PriorityClass with name {named} was found"))),

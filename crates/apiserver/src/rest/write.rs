@@ -14,7 +14,11 @@ use tug_api::{
 };
 use tug_store::{KeyValue, StoreError};
 
-use super::{Params, Target, allocate, to_object, to_stored};
+use super::{
+    Params, Target, allocate,
+    guaranteed::{guaranteed_update, read_current_from},
+    to_object, to_stored,
+};
 use crate::{AppState, auth::Identity, discovery::json_response, error::Error};
 
 /// How often a patch or unconditional update retries after losing a race.
@@ -346,12 +350,22 @@ async fn create_object(
     Err(ApiError::new(Reason::AlreadyExists, "could not generate a unique name").into())
 }
 
-/// Objects may only be created in a namespace that exists and is not being deleted.
+/// Objects may only be created in a namespace that exists and is not being deleted. As
+/// upstream's NamespaceLifecycle admission, an open namespace in the watch cache is enough;
+/// a missing or terminating one is looked up in the datastore, which the cache may lag.
 async fn check_namespace_open(state: &AppState, ns: &str) -> Result<(), Error> {
-    let (kv, _) = state.store.get(&format!("/registry/core/namespaces/{ns}")).await?;
+    let key = format!("{NAMESPACE_PREFIX}{ns}");
+    let terminating = |kv: &KeyValue| -> Result<bool, Error> {
+        Ok(to_object(kv)?.pointer("/metadata/deletionTimestamp").is_some())
+    };
+    if let Some(entry) = state.cache.get(&key)
+        && !terminating(&entry.to_kv())?
+    {
+        return Ok(());
+    }
+    let (kv, _) = state.store.get(&key).await?;
     let kv = kv.ok_or_else(|| ApiError::not_found("", "namespaces", ns))?;
-    let obj = to_object(&kv)?;
-    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+    if terminating(&kv)? {
         return Err(ApiError::new(
             Reason::Forbidden,
             format!("unable to create new content in namespace {ns} because it is being terminated"),
@@ -681,23 +695,27 @@ pub async fn update(
     let warnings = check_fields(&target, &params, &headers, Some(&body), &next)?;
     let manager = Manager::from_request(&params, &headers);
     let precondition = meta_str(&next, "resourceVersion").filter(|rv| !rv.is_empty()).map(str::to_string);
-    for _ in 0..MAX_RETRIES {
-        let (kv, current) = read_current(&state, &target).await?;
-        if let Some(rv) = &precondition
-            && *rv != kv.mod_revision.to_string()
-        {
-            return Err(conflict(&target));
-        }
-        let prepared = prepare_update(&target, &current, next.clone())?;
-        let prepared = manager.record(&target, Some(&current), &prepared);
-        if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
-            return Ok(with_warnings(json_response(respond(&target, &headers, stored)), &warnings));
-        }
-        if precondition.is_some() {
-            return Err(conflict(&target));
-        }
-    }
-    Err(conflict(&target))
+    let dry = dry_run(&params);
+    let (state, target, next, manager, precondition) = (&state, &target, &next, &manager, &precondition);
+    let stored = guaranteed_update(
+        |source| async move {
+            let (kv, current) = read_current_from(state, target, source).await?;
+            if let Some(rv) = precondition
+                && *rv != kv.mod_revision.to_string()
+            {
+                return Err(conflict(target));
+            }
+            let prepared = prepare_update(target, &current, next.clone())?;
+            let prepared = manager.record(target, Some(&current), &prepared);
+            match commit(state, target, &kv, prepared, dry).await? {
+                None if precondition.is_some() => Err(conflict(target)),
+                outcome => Ok(outcome),
+            }
+        },
+        || conflict(target),
+    )
+    .await?;
+    Ok(with_warnings(json_response(respond(target, &headers, stored)), &warnings))
 }
 
 pub async fn patch(
@@ -720,43 +738,47 @@ pub async fn patch(
         return Err(err.unwrap_or_else(|| ApiError::bad_request("force is only for apply patches")).into());
     }
     let manager = Manager::from_request(&params, &headers);
-    for _ in 0..MAX_RETRIES {
-        let (kv, current) = read_current(&state, &target).await?;
-        let mut patched = present(&target, current.clone());
-        match kind {
-            PatchType::MergePatch => patch::merge_patch(&mut patched, &patch_doc),
-            PatchType::JsonPatch => patch::json_patch(&mut patched, &patch_doc)
-                .map_err(|e| ApiError::new(Reason::Invalid, e.to_string()))?,
-            PatchType::StrategicMergePatch if target.resource.custom => {
-                return Err(ApiError::new(
-                    Reason::UnsupportedMediaType,
-                    "strategic merge patch is not supported for custom resources; use a merge or JSON patch",
-                )
-                .into());
+    let dry = dry_run(&params);
+    let (state, target, params, manager, patch_doc) = (&state, &target, &params, &manager, &patch_doc);
+    let (stored, warnings) = guaranteed_update(
+        |source| async move {
+            let (kv, current) = read_current_from(state, target, source).await?;
+            let mut patched = present(target, current.clone());
+            match kind {
+                PatchType::MergePatch => patch::merge_patch(&mut patched, patch_doc),
+                PatchType::JsonPatch => patch::json_patch(&mut patched, patch_doc)
+                    .map_err(|e| ApiError::new(Reason::Invalid, e.to_string()))?,
+                PatchType::StrategicMergePatch if target.resource.custom => {
+                    return Err(ApiError::new(
+                        Reason::UnsupportedMediaType,
+                        "strategic merge patch is not supported for custom resources; use a merge or JSON patch",
+                    )
+                    .into());
+                }
+                PatchType::StrategicMergePatch => {
+                    patch::strategic_merge_patch(&mut patched, patch_doc, &patch::BuiltinSchema)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?
+                }
+                PatchType::ApplyPatch => unreachable!("handled above"),
             }
-            PatchType::StrategicMergePatch => {
-                patch::strategic_merge_patch(&mut patched, &patch_doc, &patch::BuiltinSchema)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?
+            // A resourceVersion in the patch is a precondition.
+            if let Some(rv) = patch_doc.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+                && rv != kv.mod_revision.to_string()
+            {
+                return Err(conflict(target));
             }
-            PatchType::ApplyPatch => unreachable!("handled above"),
-        }
-        // A resourceVersion in the patch is a precondition.
-        if let Some(rv) = patch_doc.pointer("/metadata/resourceVersion").and_then(Value::as_str)
-            && rv != kv.mod_revision.to_string()
-        {
-            return Err(conflict(&target));
-        }
-        let warnings = match target.subresource {
-            None => check_fields(&target, &params, &HeaderMap::new(), None, &patched)?,
-            Some(_) => Vec::new(),
-        };
-        let prepared = prepare_update(&target, &current, patched)?;
-        let prepared = manager.record(&target, Some(&current), &prepared);
-        if let Some(stored) = commit(&state, &target, &kv, prepared, dry_run(&params)).await? {
-            return Ok(with_warnings(json_response(respond(&target, &headers, stored)), &warnings));
-        }
-    }
-    Err(conflict(&target))
+            let warnings = match target.subresource {
+                None => check_fields(target, params, &HeaderMap::new(), None, &patched)?,
+                Some(_) => Vec::new(),
+            };
+            let prepared = prepare_update(target, &current, patched)?;
+            let prepared = manager.record(target, Some(&current), &prepared);
+            Ok(commit(state, target, &kv, prepared, dry).await?.map(|stored| (stored, warnings)))
+        },
+        || conflict(target),
+    )
+    .await?;
+    Ok(with_warnings(json_response(respond(target, &headers, stored)), &warnings))
 }
 
 /// Server-side apply (`application/apply-patch+yaml`): merges the applied configuration by
