@@ -1,7 +1,8 @@
 //! The watch cache: one datastore watch over all of `/registry/`, each change decoded once,
 //! kept as the current state of every object plus a window of recent changes, and fanned out
 //! to the watchers of each resource. LISTs and watches are served from it, as upstream's
-//! cacher does; GETs and writes go to the datastore.
+//! cacher does; GETs go to the datastore, and writes read from it first (`rest/guaranteed.rs`)
+//! but commit with the cached revision as precondition.
 //!
 //! The cache's revision is the datastore revision it has caught up with. Every datastore key
 //! lives under `/registry/`, so every write shows up here, and a consistent read waits until
