@@ -385,7 +385,7 @@ pub fn record_update<S: ApplySchema + ?Sized>(
     now: &str,
     schema: &S,
 ) -> Value {
-    record_update_with(old, new, &Options::new(manager, api_version, now), schema)
+    record_update_with(old, new.clone(), &Options::new(manager, api_version, now), schema)
 }
 
 /// `new` with `metadata.managedFields` recording a write that turned `old` (`None` on create)
@@ -401,15 +401,19 @@ pub fn record_update<S: ApplySchema + ?Sized>(
 ///   change them.
 pub fn record_update_with<S: ApplySchema + ?Sized>(
     old: Option<&Value>,
-    new: &Value,
+    mut new: Value,
     opts: &Options,
     schema: &S,
 ) -> Value {
     let erased = Erased(schema);
     let typed = Typed { schema: &erased, reset: opts.reset_paths() };
     let live_entries = || old.and_then(|o| decode_managed_fields(o).ok()).unwrap_or_default();
-    let requested = new.pointer("/metadata/managedFields").filter(|m| !m.is_null());
-    let mut entries = match requested {
+    let requested = new
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|meta| meta.remove("managedFields"))
+        .filter(|m| !m.is_null());
+    let mut entries = match &requested {
         _ if !opts.subresource.is_empty() => live_entries(),
         Some(list) if is_reset(list) => Vec::new(),
         Some(list) => match decode_list(list) {
@@ -418,7 +422,7 @@ pub fn record_update_with<S: ApplySchema + ?Sized>(
         },
         None => live_entries(),
     };
-    let mut after = without_managed_fields(new);
+    let mut after = new;
     let before = old.map(without_managed_fields).unwrap_or_else(|| skeleton(&after));
     let cmp = opts.tracked_changes(&typed.compare(&before, &after));
     let changed = cmp.added.union(&cmp.modified);

@@ -196,7 +196,7 @@ fn scaling_then_applying_conflicts_on_replicas_until_forced() {
     let mut scaled = first.clone();
     scaled["spec"]["replicas"] = json!(5);
     let opts = Options::new("kubectl-scale", "apps/v1", T1).subresource("scale");
-    let scaled = stored(record_update_with(Some(&first), &scaled, &opts, &BuiltinSchema));
+    let scaled = stored(record_update_with(Some(&first), scaled.clone(), &opts, &BuiltinSchema));
     let scale_entry = entry(&scaled, "kubectl-scale");
     assert_eq!(scale_entry["operation"], "Update");
     assert_eq!(scale_entry["subresource"], "scale");
@@ -492,7 +492,7 @@ fn status_is_not_tracked_on_the_main_resource() {
     let mut new = live.clone();
     new["status"] = json!({"replicas": 2, "conditions": [{"type": "Available", "status": "True"}]});
     let opts = Options::new("kube-controller-manager", "apps/v1", T2).subresource("status");
-    let recorded = record_update_with(Some(&live), &new, &opts, &BuiltinSchema);
+    let recorded = record_update_with(Some(&live), new.clone(), &opts, &BuiltinSchema);
     assert_eq!(
         entry(&recorded, "kube-controller-manager"),
         json!({

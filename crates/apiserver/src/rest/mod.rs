@@ -102,6 +102,14 @@ impl Target {
         Ok(stored)
     }
 
+    /// The bytes stored for `obj`, an object in the request's version.
+    pub fn stored_bytes(&self, obj: &Value) -> Result<bytes::Bytes, Error> {
+        match self.storage_version() {
+            None => to_stored(obj),
+            Some(_) => to_stored(&self.storage_form(obj.clone())?),
+        }
+    }
+
     /// Storage prefix of the collection (one namespace, or all of them).
     pub fn collection_prefix(&self) -> String {
         match &self.namespace {
@@ -318,7 +326,5 @@ pub fn to_object(kv: &KeyValue) -> Result<Value, Error> {
 /// An API object as stored: without `metadata.resourceVersion` (the store's revision is it), and
 /// in upstream's member order so that reads can send the bytes as they are.
 pub fn to_stored(obj: &Value) -> Result<bytes::Bytes, Error> {
-    let mut copy = obj.clone();
-    tug_api::meta::metadata_mut(&mut copy).remove("resourceVersion");
-    Ok(bytes::Bytes::from(crate::discovery::object_json(&copy)))
+    Ok(bytes::Bytes::from(crate::discovery::object_json_bytes(obj, true)))
 }

@@ -12,12 +12,12 @@ use tug_api::{
     patch::{self, PatchType},
     status::{ApiError, Reason},
 };
-use tug_store::{KeyValue, StoreError};
+use tug_store::{KeyValue, Revision, StoreError};
 
 use super::{
     Params, Target, allocate,
     guaranteed::{guaranteed_update, read_current_from},
-    to_object, to_stored,
+    to_object,
 };
 use crate::{AppState, auth::Identity, discovery::json_response, error::Error};
 
@@ -307,7 +307,8 @@ async fn create_object(
             metadata_mut(&mut obj).insert("name".into(), json!(name));
         }
         let name = meta_str(&obj, "name").unwrap_or_default().to_string();
-        let mut candidate = obj.clone();
+        // Only a generated name can take another attempt, and only then is `obj` needed again.
+        let mut candidate = if generate { obj.clone() } else { std::mem::take(&mut obj) };
         if !res.custom {
             // Some create-time defaults use the final name (a Job's labels).
             defaults::create_defaults(&res.group, &res.version, &res.kind, &mut candidate);
@@ -321,7 +322,7 @@ async fn create_object(
             return Err(ApiError::invalid(&res.group, &res.kind, &name, causes).into());
         }
         if let Some(manager) = &manager {
-            candidate = manager.record(&target, None, &candidate);
+            candidate = manager.record(&target, None, candidate);
         }
         let is_service = is_service(&res);
         if is_service {
@@ -331,12 +332,17 @@ async fn create_object(
             return Ok(created(respond(&target, headers, candidate)));
         }
         let key = super::object_key(&res, namespace.as_deref(), &name);
-        let result = state.store.create(&key, to_stored(&target.storage_form(candidate.clone())?)?).await;
+        let stored = target.stored_bytes(&candidate)?;
+        let result = state.store.create(&key, stored.clone()).await;
         if result.is_err() && is_service {
             allocate::release(&state, &candidate, None).await;
         }
         match result {
             Ok(rev) => {
+                if let Some(body) = stored_response(&target, headers, &stored, rev) {
+                    return Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], body)
+                        .into_response());
+                }
                 metadata_mut(&mut candidate).insert("resourceVersion".into(), json!(rev.to_string()));
                 return Ok(created(respond(&target, headers, candidate)));
             }
@@ -572,7 +578,7 @@ impl Manager {
     }
 
     /// `new` with this manager's non-apply write recorded in its managedFields.
-    fn record(&self, target: &Target, old: Option<&Value>, new: &Value) -> Value {
+    fn record(&self, target: &Target, old: Option<&Value>, new: Value) -> Value {
         let api_version = target.resource.api_version();
         let now = now();
         let mut opts = apply::Options::new(&self.0, &api_version, &now);
@@ -612,6 +618,19 @@ fn respond(target: &Target, headers: &HeaderMap, obj: Value) -> Value {
         return super::partial_metadata(&obj);
     }
     present(target, obj)
+}
+
+/// The response body for an object just stored as `stored` at revision `rev`: the stored bytes
+/// with the resourceVersion spliced in, as reads serve them, when the client gets the object
+/// as stored (no version conversion, no subresource view, no PartialObjectMetadata).
+fn stored_response(target: &Target, headers: &HeaderMap, stored: &Bytes, rev: Revision) -> Option<Bytes> {
+    if target.converts() || target.subresource.is_some() || super::wants_partial_metadata(headers) {
+        return None;
+    }
+    let at = super::raw::metadata_body_offset(stored)?;
+    let mut out = bytes::BytesMut::with_capacity(stored.len() + 40);
+    super::raw::splice_resource_version(stored, at, rev, &mut out);
+    Some(out.freeze())
 }
 
 fn current_is_service(kv: &KeyValue) -> bool {
@@ -665,10 +684,7 @@ pub(super) async fn commit(
     let result = if finished {
         state.store.delete(&current.key, Some(current.mod_revision)).await.map(|(rev, _)| rev)
     } else {
-        state
-            .store
-            .update(&current.key, to_stored(&target.storage_form(next.clone())?)?, current.mod_revision)
-            .await
+        state.store.update(&current.key, target.stored_bytes(&next)?, current.mod_revision).await
     };
     match result {
         Ok(rev) => {
@@ -706,7 +722,7 @@ pub async fn update(
                 return Err(conflict(target));
             }
             let prepared = prepare_update(target, &current, next.clone())?;
-            let prepared = manager.record(target, Some(&current), &prepared);
+            let prepared = manager.record(target, Some(&current), prepared);
             match commit(state, target, &kv, prepared, dry).await? {
                 None if precondition.is_some() => Err(conflict(target)),
                 outcome => Ok(outcome),
@@ -772,7 +788,7 @@ pub async fn patch(
                 Some(_) => Vec::new(),
             };
             let prepared = prepare_update(target, &current, patched)?;
-            let prepared = manager.record(target, Some(&current), &prepared);
+            let prepared = manager.record(target, Some(&current), prepared);
             Ok(commit(state, target, &kv, prepared, dry).await?.map(|stored| (stored, warnings)))
         },
         || conflict(target),
