@@ -29,7 +29,7 @@ impl Entry {
     /// A cached entry of a stored key; `None` if the bytes are not a JSON object (nothing the
     /// API server writes).
     pub fn from_kv(kv: &KeyValue) -> Option<Entry> {
-        let obj: Value = serde_json::from_slice(&kv.value).ok()?;
+        let obj = super::pruned::parse(&kv.value)?;
         Some(Entry {
             key: kv.key.clone(),
             stored: kv.value.clone(),
@@ -138,7 +138,7 @@ pub fn event_line(kind: ChangeKind, entry: &Entry, rv: Revision) -> Bytes {
 
 /// What selectors read of an object: its labels, and its name, namespace and every field a
 /// field selector may name for its kind, as strings. Kept compact: every cached object has one.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Attrs {
     /// Sorted by key.
     labels: Box<[(Box<str>, Box<str>)]>,
@@ -206,6 +206,31 @@ mod tests {
         let back: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(back["metadata"]["resourceVersion"], "9");
         assert_eq!(back["data"], json!({"k": "v"}));
+    }
+
+    #[test]
+    fn attrs_from_the_partial_parse_match_those_of_the_whole_object() {
+        let objects = [
+            json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n", "labels": {"a": "1"}},
+                   "spec": {"nodeName": "n1", "restartPolicy": "Always", "schedulerName": "s",
+                            "serviceAccountName": "sa", "hostNetwork": true, "containers": [{"name": "c"}]},
+                   "status": {"phase": "Running", "podIP": "10.0.0.1", "nominatedNodeName": "n2"}}),
+            json!({"kind": "Pod", "metadata": {"name": "bare"}}),
+            json!({"kind": "Event", "metadata": {"name": "e", "namespace": "n"},
+                   "involvedObject": {"kind": "Pod", "name": "p", "uid": "u", "fieldPath": "spec"},
+                   "reason": "Scheduled", "type": "Normal", "source": {"component": "sched"}}),
+            json!({"kind": "Event", "metadata": {"name": "e2"}, "reportingComponent": "kubelet"}),
+            json!({"kind": "Node", "metadata": {"name": "n"}, "spec": {"unschedulable": true}}),
+            json!({"kind": "Node", "metadata": {"name": "m"}}),
+            json!({"kind": "Job", "metadata": {"name": "j"}, "status": {"succeeded": 3}}),
+            json!({"kind": "ReplicaSet", "metadata": {"name": "r"}, "status": {"replicas": 2}}),
+            json!({"kind": "Secret", "metadata": {"name": "s"}, "type": "Opaque", "data": {"k": "dg=="}}),
+            json!({"kind": "Namespace", "metadata": {"name": "ns"}, "status": {"phase": "Active"}}),
+        ];
+        for obj in objects {
+            let entry = Entry::from_kv(&kv("/registry/x", &obj, 1)).unwrap();
+            assert_eq!(entry.attrs, Attrs::of(&obj), "{obj}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! the cache reaches the datastore's current revision.
 
 mod entry;
+mod pruned;
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
