@@ -60,6 +60,8 @@ impl Events {
     pub const ASSIGNED_POD_ADD: Events = Events(1 << 5);
     pub const ASSIGNED_POD_DELETE: Events = Events(1 << 6);
     pub const ASSIGNED_POD_UPDATE: Events = Events(1 << 7);
+    /// A namespace was added or its labels changed.
+    pub const NAMESPACE: Events = Events(1 << 8);
     pub const ALL: Events = Events(u32::MAX);
 
     pub const fn or(self, other: Events) -> Events {

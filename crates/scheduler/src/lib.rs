@@ -7,6 +7,7 @@ pub mod fit_error;
 pub mod framework;
 pub mod labels;
 pub mod matching;
+pub mod namespaces;
 pub mod plugins;
 pub mod pod_info;
 pub mod preemption;

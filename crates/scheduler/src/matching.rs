@@ -30,21 +30,27 @@ pub struct PodMatcher {
 }
 
 impl PodMatcher {
-    /// Namespace labels are not watched: a namespace is known by its
-    /// `kubernetes.io/metadata.name` label only.
-    pub fn matches(&self, pod: &PodInfo) -> bool {
+    /// Whether `pod` is selected; `ns_labels` are the labels of its namespace, which the
+    /// namespace selector reads.
+    pub fn matches_in(&self, pod: &PodInfo, ns_labels: &Labels) -> bool {
         if self.skip_terminating && pod.terminating {
             return false;
         }
         let in_namespace = self.namespaces.contains(&pod.namespace)
-            || (!self.namespace_selector.is_nothing()
-                && self.namespace_selector.matches(&namespace_labels(&pod.namespace)));
+            || (!self.namespace_selector.is_nothing() && self.namespace_selector.matches(ns_labels));
         in_namespace && self.selector.matches(&pod.labels)
     }
-}
 
-fn namespace_labels(ns: &str) -> Labels {
-    [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into()
+    /// [`PodMatcher::matches_in`] for a matcher whose namespace selector has been resolved
+    /// (`Namespaces::resolve`), as every key of the counts below is; an unresolved one sees
+    /// only the namespace's name label.
+    pub fn matches(&self, pod: &PodInfo) -> bool {
+        if self.namespace_selector.is_nothing() {
+            return self.matches_in(pod, &Labels::new());
+        }
+        let name_only = [("kubernetes.io/metadata.name".to_string(), pod.namespace.clone())].into();
+        self.matches_in(pod, &name_only)
+    }
 }
 
 /// Bucket (a node name, or a node label's value) → number of placed pods there matching every

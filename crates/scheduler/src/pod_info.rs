@@ -158,11 +158,6 @@ impl AffinityTerm {
             topology_key: t.topology_key.clone(),
         }
     }
-
-    /// Whether `pod` is one of the pods this term selects.
-    pub fn matches(&self, pod: &PodInfo) -> bool {
-        self.pods.matches(pod)
-    }
 }
 
 #[derive(Clone, Debug, Default)]

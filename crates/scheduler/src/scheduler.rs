@@ -10,7 +10,7 @@ use std::{
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::{
-    core::v1::{Node, Pod},
+    core::v1::{Namespace, Node, Pod},
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
@@ -50,6 +50,11 @@ enum Msg {
     PodInitDone,
     /// The PodDisruptionBudgets preemption weighs have been listed.
     BudgetsSynced,
+    NamespaceInit,
+    /// A namespace and whether it came in a (re)list.
+    NamespaceApply(Box<Namespace>, bool),
+    NamespaceDelete(String),
+    NamespaceInitDone,
     Bound {
         pod: PodRef,
         node: String,
@@ -82,6 +87,8 @@ pub struct Scheduler {
     budgets: reflector::Store<PodDisruptionBudget>,
     budgets_writer: Option<reflector::store::Writer<PodDisruptionBudget>>,
     budgets_synced: bool,
+    namespace_relist: Option<HashSet<String>>,
+    namespaces_synced: bool,
 }
 
 impl Scheduler {
@@ -104,6 +111,8 @@ impl Scheduler {
             pod_relist: None,
             nodes_synced: false,
             pods_synced: false,
+            namespace_relist: None,
+            namespaces_synced: false,
         }
     }
 
@@ -111,6 +120,7 @@ impl Scheduler {
     pub async fn run(mut self) -> anyhow::Result<()> {
         let _nodes = TaskGuard(tokio::spawn(watch_nodes(self.client.clone(), self.tx.clone())));
         let _pods = TaskGuard(tokio::spawn(watch_pods(self.client.clone(), self.tx.clone())));
+        let _namespaces = TaskGuard(tokio::spawn(watch_namespaces(self.client.clone(), self.tx.clone())));
         let writer = self.budgets_writer.take().context("the scheduler runs once")?;
         let _budgets = TaskGuard(tokio::spawn(watch_budgets(self.client.clone(), writer, self.tx.clone())));
         let mut next_flush = Instant::now();
@@ -127,6 +137,7 @@ impl Scheduler {
             if self.nodes_synced
                 && self.pods_synced
                 && self.budgets_synced
+                && self.namespaces_synced
                 && let Some(qp) = self.queue.pop()
             {
                 self.schedule_one(qp);
@@ -200,6 +211,22 @@ impl Scheduler {
                 tracing::debug!(pending = self.queue.len(), "pod list synced");
             }
             Msg::BudgetsSynced => self.budgets_synced = true,
+            Msg::NamespaceInit => self.namespace_relist = Some(HashSet::new()),
+            Msg::NamespaceApply(ns, relist) => {
+                if relist && let Some(seen) = &mut self.namespace_relist {
+                    seen.insert(ns.metadata.name.clone().unwrap_or_default());
+                }
+                if self.cache.namespaces_mut().upsert(&ns) {
+                    self.queue.on_event(Events::NAMESPACE, now);
+                }
+            }
+            Msg::NamespaceDelete(name) => self.cache.namespaces_mut().remove(&name),
+            Msg::NamespaceInitDone => {
+                if let Some(seen) = self.namespace_relist.take() {
+                    self.cache.namespaces_mut().retain(&seen);
+                }
+                self.namespaces_synced = true;
+            }
             Msg::Bound { pod, node, result } => self.bound(pod, node, result, now),
         }
     }
@@ -325,6 +352,31 @@ async fn watch_nodes(client: Client, tx: mpsc::UnboundedSender<Msg>) {
             Ok(None) => return,
             Err(err) => {
                 tracing::warn!(%err, "watching nodes");
+                continue;
+            }
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// Watches namespaces, whose labels affinity terms' namespace selectors read.
+async fn watch_namespaces(client: Client, tx: mpsc::UnboundedSender<Msg>) {
+    let api: Api<Namespace> = Api::all(client);
+    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    loop {
+        let msg = match stream.try_next().await {
+            Ok(Some(watcher::Event::Init)) => Msg::NamespaceInit,
+            Ok(Some(watcher::Event::InitApply(ns))) => Msg::NamespaceApply(Box::new(ns), true),
+            Ok(Some(watcher::Event::Apply(ns))) => Msg::NamespaceApply(Box::new(ns), false),
+            Ok(Some(watcher::Event::Delete(ns))) => {
+                Msg::NamespaceDelete(ns.metadata.name.unwrap_or_default())
+            }
+            Ok(Some(watcher::Event::InitDone)) => Msg::NamespaceInitDone,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(%err, "watching namespaces");
                 continue;
             }
         };

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Node;
 use crate::{
     labels::Labels,
     matching::{Counts, MatchIndex, PodMatcher, bump},
+    namespaces::Namespaces,
     pod_info::{HostPort, PodInfo, PodRef, Resources},
 };
 
@@ -151,6 +152,8 @@ pub struct Cache {
     matches: Mutex<MatchIndex>,
     /// Label key → value → how many existing nodes have it: the domains of a topology key.
     label_domains: HashMap<String, HashMap<String, usize>>,
+    /// Every namespace's labels, for affinity terms' namespace selectors.
+    namespaces: Namespaces,
 }
 
 fn count_key(map: &mut HashMap<String, usize>, node: &str, delta: i64) {
@@ -210,6 +213,14 @@ impl Cache {
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
         self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    pub fn namespaces(&self) -> &Namespaces {
+        &self.namespaces
+    }
+
+    pub fn namespaces_mut(&mut self) -> &mut Namespaces {
+        &mut self.namespaces
     }
 
     pub fn has_affinity_pods(&self) -> bool {

@@ -121,3 +121,33 @@ fn do_not_schedule_spreading_evens_out_a_batch_across_zones() {
     }
     assert_eq!(per_zone, BTreeMap::from([("z1", 3), ("z2", 3), ("z3", 3)]), "{placed:?}");
 }
+
+/// A term's namespaceSelector reads the namespaces' labels, and relabelling a namespace
+/// retries the pods waiting on it.
+#[test]
+fn affinity_namespace_selectors_follow_namespace_labels() {
+    let s = Server::start();
+    apply(&s, &zone_node("z1-a", "z1"));
+    s.ok(&["create", "namespace", "data"]);
+    s.ok(&["label", "namespace", "data", "team=storage"]);
+    let out = s.kubectl_stdin(
+        &["apply", "-n", "data", "-f", "-"],
+        &labelled_pod("db-1", "db", serde_json::json!({})).to_string(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let with_db_of = |team: &str| {
+        serde_json::json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "db"}},
+            "namespaceSelector": {"matchLabels": {"team": team}}}]}}})
+    };
+    apply(&s, &labelled_pod("near-storage", "web", with_db_of("storage")).to_string());
+    apply(&s, &labelled_pod("near-analytics", "web", with_db_of("analytics")).to_string());
+    eventually("near-storage to be bound", || placements(&s, "web").get("near-storage").cloned());
+    failed_scheduling_says(&s, "near-analytics", "node(s) didn't match pod affinity rules");
+    assert!(!placements(&s, "web").contains_key("near-analytics"));
+
+    s.ok(&["label", "namespace", "data", "team=analytics", "--overwrite"]);
+    eventually("near-analytics to be bound once its namespace matches", || {
+        placements(&s, "web").get("near-analytics").cloned()
+    });
+}

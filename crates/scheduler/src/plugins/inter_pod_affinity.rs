@@ -7,6 +7,7 @@ use crate::{
     framework::{
         CycleState, Events, FilterPlugin, FilterResult, MAX_NODE_SCORE, PreFilter, ScorePlugin, Status,
     },
+    labels::Labels,
     matching::{Counts, PodMatcher},
     pod_info::{AffinityTerm, PodInfo},
     snapshot::{Cache, NodeInfo},
@@ -63,8 +64,8 @@ struct FilterState {
     affinity_self_ok: bool,
 }
 
-fn all_terms_match(terms: &[AffinityTerm], pod: &PodInfo) -> bool {
-    terms.iter().all(|t| t.matches(pod))
+fn all_terms_match(terms: &[AffinityTerm], pod: &PodInfo, ns_labels: &Labels) -> bool {
+    terms.iter().all(|t| t.pods.matches_in(pod, ns_labels))
 }
 
 impl FilterPlugin for InterPodAffinity {
@@ -78,6 +79,7 @@ impl FilterPlugin for InterPodAffinity {
             .or(Events::ASSIGNED_POD_ADD)
             .or(Events::ASSIGNED_POD_DELETE)
             .or(Events::ASSIGNED_POD_UPDATE)
+            .or(Events::NAMESPACE)
     }
 
     fn pre_filter(&self, pod: &PodInfo, cache: &Cache, state: &mut CycleState) -> Result<PreFilter, Status> {
@@ -86,32 +88,37 @@ impl FilterPlugin for InterPodAffinity {
             return Ok(PreFilter::Skip);
         }
         let mut s = FilterState::default();
+        let ns_labels = cache.namespaces().labels_of(&pod.namespace);
         // Existing pods' anti-affinity, alike terms counted together by the cache.
         for (pods, key, counts) in cache.required_anti_affinity_terms() {
-            if pods.matches(pod) {
+            if pods.matches_in(pod, &ns_labels) {
                 s.existing_anti.push((key.clone(), counts.clone()));
             }
         }
         // The pod's own terms: the pods they select, counted per topology value by the cache.
         if !a.required.is_empty() {
             // A pod counts for affinity only when it matches every required term.
-            let all: Vec<PodMatcher> = a.required.iter().map(|t| t.pods.clone()).collect();
+            let all: Vec<PodMatcher> =
+                a.required.iter().map(|t| cache.namespaces().resolve(&t.pods).into_owned()).collect();
             let keys: Vec<_> =
                 a.required.iter().map(|t| (all.as_slice(), Some(t.topology_key.as_str()))).collect();
             let counts = cache.matching_pods(&keys);
             s.affinity = a.required.iter().map(|t| t.topology_key.clone()).zip(counts).collect();
         }
         if !a.required_anti.is_empty() {
+            let resolved: Vec<_> =
+                a.required_anti.iter().map(|t| cache.namespaces().resolve(&t.pods)).collect();
             let keys: Vec<_> = a
                 .required_anti
                 .iter()
-                .map(|t| (std::slice::from_ref(&t.pods), Some(t.topology_key.as_str())))
+                .zip(&resolved)
+                .map(|(t, pods)| (std::slice::from_ref(pods.as_ref()), Some(t.topology_key.as_str())))
                 .collect();
             let counts = cache.matching_pods(&keys);
             s.anti = a.required_anti.iter().map(|t| t.topology_key.clone()).zip(counts).collect();
         }
         s.affinity_self_ok =
-            s.affinity.iter().all(|(_, c)| c.is_empty()) && all_terms_match(&a.required, pod);
+            s.affinity.iter().all(|(_, c)| c.is_empty()) && all_terms_match(&a.required, pod, &ns_labels);
         state.write(s);
         Ok(PreFilter::Run)
     }
@@ -158,9 +165,11 @@ impl ScorePlugin for InterPodAffinity {
                 .map(|(w, term)| (*w, term))
                 .chain(a.preferred_anti.iter().map(|(w, term)| (-*w, term)))
                 .collect();
+            let resolved: Vec<_> = terms.iter().map(|(_, t)| cache.namespaces().resolve(&t.pods)).collect();
             let keys: Vec<_> = terms
                 .iter()
-                .map(|(_, t)| (std::slice::from_ref(&t.pods), Some(t.topology_key.as_str())))
+                .zip(&resolved)
+                .map(|((_, t), pods)| (std::slice::from_ref(pods.as_ref()), Some(t.topology_key.as_str())))
                 .collect();
             for ((w, term), counts) in terms.iter().zip(cache.matching_pods(&keys)) {
                 if counts.is_empty() {
@@ -179,16 +188,17 @@ impl ScorePlugin for InterPodAffinity {
         }
         // Existing pods' terms towards the pod: only pods with such terms can contribute, and
         // only on nodes that exist (as everywhere in this plugin, as upstream's snapshot).
+        let ns_labels = cache.namespaces().labels_of(&pod.namespace);
         for node in cache.nodes_with_score_affinity_pods().filter(|n| n.exists) {
             for existing in &node.pods_with_affinity {
                 let e = &existing.affinity;
-                for term in e.required.iter().filter(|t| t.matches(pod)) {
+                for term in e.required.iter().filter(|t| t.pods.matches_in(pod, &ns_labels)) {
                     bump(&mut t, node, &term.topology_key, HARD_POD_AFFINITY_WEIGHT);
                 }
-                for (w, term) in e.preferred.iter().filter(|(_, t)| t.matches(pod)) {
+                for (w, term) in e.preferred.iter().filter(|(_, t)| t.pods.matches_in(pod, &ns_labels)) {
                     bump(&mut t, node, &term.topology_key, *w);
                 }
-                for (w, term) in e.preferred_anti.iter().filter(|(_, t)| t.matches(pod)) {
+                for (w, term) in e.preferred_anti.iter().filter(|(_, t)| t.pods.matches_in(pod, &ns_labels)) {
                     bump(&mut t, node, &term.topology_key, -*w);
                 }
             }
@@ -236,6 +246,45 @@ mod tests {
 
     fn term(key: &str, app: &str) -> serde_json::Value {
         json!({"topologyKey": key, "labelSelector": {"matchLabels": {"app": app}}})
+    }
+
+    #[test]
+    fn namespace_selectors_read_the_namespaces_labels() {
+        let nodes = [zone_node("a", "z1"), zone_node("b", "z2")];
+        let in_ns = |name: &str, ns: &str, node: Option<&str>, affinity: serde_json::Value| {
+            pod(json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": "db"}},
+                "spec": {"nodeName": node, "containers": [], "affinity": affinity}}))
+        };
+        let mut c = cache(&nodes, &[in_ns("db-1", "team-x", Some("a"), json!(null))]);
+        let namespace = |name: &str, team: &str| {
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {
+                "team": team, "kubernetes.io/metadata.name": name}}}))
+            .unwrap()
+        };
+        c.namespaces_mut().upsert(&namespace("team-x", "x"));
+        c.namespaces_mut().upsert(&namespace("web", "w"));
+        // The incoming pod's own term: db pods in namespaces labelled team=x.
+        let anti = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "db"}},
+            "namespaceSelector": {"matchLabels": {"team": "x"}}}]}});
+        let p = in_ns("db-2", "web", None, anti.clone());
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), ERR_REASON_ANTI_AFFINITY);
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "b")), "ok");
+        // Relabelled, the namespace no longer counts.
+        c.namespaces_mut().upsert(&namespace("team-x", "other"));
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &p, &c, "a")), "ok");
+
+        // A placed pod's term, checked against the incoming pod's namespace's labels.
+        let mut c = cache(&nodes, &[in_ns("guard", "web", Some("a"), anti)]);
+        c.namespaces_mut().upsert(&namespace("team-x", "x"));
+        c.namespaces_mut().upsert(&namespace("team-y", "y"));
+        let from_x = in_ns("db-3", "team-x", None, json!(null));
+        let from_y = in_ns("db-4", "team-y", None, json!(null));
+        assert_eq!(
+            outcome(run_filter(&InterPodAffinity, &from_x, &c, "a")),
+            ERR_REASON_EXISTING_ANTI_AFFINITY
+        );
+        assert_eq!(outcome(run_filter(&InterPodAffinity, &from_y, &c, "a")), "ok");
     }
 
     #[test]
