@@ -9,12 +9,7 @@ use std::{sync::Arc, time::Duration};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use rustls::{
-    ClientConfig, DigitallySignedStruct, SignatureScheme,
-    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature},
-};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 /// The Kubernetes version in upstream's `User-Agent` (`kube-probe/1.35`).
@@ -114,7 +109,9 @@ impl Get {
         let request = self.request(purpose)?;
         if self.scheme == "https" {
             let name = ServerName::try_from(self.host.clone()).map_err(|e| e.to_string())?;
-            let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config()?));
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(
+                tug_client::unverified::http1_config().map_err(|e| e.to_string())?,
+            ));
             let tls = connector.connect(name, tcp).await.map_err(|e| format!("remote error: tls: {e}"))?;
             exchange(TokioIo::new(tls), request).await
         } else {
@@ -195,58 +192,6 @@ pub fn dial_error(addr: &str, err: &std::io::Error) -> String {
         _ => err.to_string(),
     };
     format!("dial tcp {addr}: {what}")
-}
-
-fn tls_config() -> Result<ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// Upstream's probes use `InsecureSkipVerify`: any certificate, still checking the
-/// handshake's signatures with it.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]
