@@ -15,9 +15,9 @@ use std::{
 
 use common::{
     Agent, Server, kubectl_bin,
-    node::{RealNode, can_run, poll},
+    node::{RealNode, poll, test_registry},
 };
-use tug_oci::{testimages, testing::LocalRegistry};
+use tug_oci::testimages;
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `timeout`.
 fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
@@ -154,11 +154,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let busybox = registry.image(testimages::BUSYBOX);
     let node = RealNode::start(&registry);
     let s = &node.server;

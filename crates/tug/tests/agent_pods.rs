@@ -13,7 +13,7 @@ use std::{
 
 use common::{
     kubectl_bin,
-    node::{RealNode, can_run, poll},
+    node::{RealNode, poll, test_registry},
     rows,
 };
 use tug_oci::{testimages, testing::LocalRegistry};
@@ -29,11 +29,7 @@ fn pod_yaml(name: &str, image: &str, policy: &str, script: &str) -> String {
 
 #[test]
 fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let busybox = registry.image(testimages::BUSYBOX);
     let node =
         RealNode::start_with(&registry, &["--kube-reserved", "cpu=500m", "--system-reserved", "memory=1Gi"]);
@@ -189,11 +185,7 @@ fn pods_run_complete_crash_and_are_deleted_on_the_agents_containerd() {
 
 #[test]
 fn the_server_runs_its_own_node_unless_disabled() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let busybox = registry.image(testimages::BUSYBOX);
     let node = RealNode::start_in_server(&registry);
     let server = &node.server;
@@ -211,13 +203,9 @@ fn the_server_runs_its_own_node_unless_disabled() {
 
 #[test]
 fn private_images_pull_with_the_pods_image_pull_secrets() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let public = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
-    let mut private = rt.block_on(LocalRegistry::with_test_images()).expect("a second registry");
-    rt.block_on(private.require_basic_auth()).expect("the second registry asks for credentials");
+    let Some(public) = test_registry() else { return };
+    let mut private = public.rt.block_on(LocalRegistry::with_test_images()).expect("a second registry");
+    public.rt.block_on(private.require_basic_auth()).expect("the second registry asks for credentials");
     let node = RealNode::start(&public);
     let server = &node.server;
     let image = private.image(testimages::BUSYBOX);
@@ -249,11 +237,7 @@ fn private_images_pull_with_the_pods_image_pull_secrets() {
 
 #[test]
 fn jobs_complete_and_a_pod_ignoring_sigterm_is_killed_after_its_grace_period() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let busybox = registry.image(testimages::BUSYBOX);
     let node = RealNode::start(&registry);
     let server = &node.server;

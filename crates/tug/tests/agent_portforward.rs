@@ -14,9 +14,9 @@ use std::{
 
 use common::{
     Server, kubectl_bin,
-    node::{RealNode, can_run},
+    node::{RealNode, test_registry},
 };
-use tug_oci::{testimages, testing::LocalRegistry};
+use tug_oci::testimages;
 
 /// A running `kubectl port-forward`, killed when dropped, with the local port it chose and
 /// its stderr lines.
@@ -84,11 +84,7 @@ impl Drop for Forward {
 
 #[test]
 fn kubectl_port_forward_reaches_pods_and_deployments() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let image = registry.image(testimages::TESTSERVER);
     let node = RealNode::start(&registry);
     let server = &node.server;

@@ -16,11 +16,11 @@ use std::{
 
 use common::{
     Server,
-    node::{RealNode, can_run, poll},
+    node::{RealNode, poll, test_registry},
     rows,
 };
 use serde_json::{Value, json};
-use tug_oci::{testimages, testing::LocalRegistry};
+use tug_oci::testimages;
 
 fn apply(server: &Server, pod: &Value) {
     server.kubectl_stdin(&["apply", "-f", "-"], &pod.to_string());
@@ -83,11 +83,7 @@ fn container_field(server: &Server, pod: &str, field: &str) -> String {
 
 #[test]
 fn probes_and_hooks_run_on_the_agents_containerd() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let (busybox, testserver) = (registry.image(testimages::BUSYBOX), registry.image(testimages::TESTSERVER));
     let node = RealNode::start(&registry);
     let server = &node.server;

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::node::{RealNode, can_run, poll};
+use common::node::{RealNode, poll, test_registry};
 use serde_json::{Value, json};
-use tug_oci::{testimages, testing::LocalRegistry};
+use tug_oci::testimages;
 
 /// A pod of one busybox container running `script`.
 fn pod(name: &str, image: &str, policy: &str, script: &str, spec: Value, container: Value) -> String {
@@ -45,11 +45,7 @@ const CGROUP_SCRIPT: &str = "if [ -f /sys/fs/cgroup/cpu.max ]; then \
 
 #[test]
 fn container_settings_reach_the_agents_containerd() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let busybox = registry.image(testimages::BUSYBOX);
     let node = RealNode::start_with(&registry, &["--cluster-dns", "10.43.0.10"]);
     let server = &node.server;

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::node::{RealNode, can_run, poll};
-use tug_oci::{testimages, testing::LocalRegistry};
+use common::node::{RealNode, poll, test_registry};
+use tug_oci::testimages;
 
 const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  mode: fast\n  \
                       greeting: hello\n";
@@ -218,11 +218,7 @@ fn logs_contain(node: &RealNode, pod: &str, needle: &str) -> Option<String> {
 
 #[test]
 fn config_maps_secrets_and_volumes_reach_containers() {
-    if !can_run() {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    let Some(registry) = test_registry() else { return };
     let busybox = registry.image(testimages::BUSYBOX);
     let node = RealNode::start(&registry);
     let server = &node.server;

@@ -20,6 +20,39 @@ pub fn can_run() -> bool {
     tug_oci::testing::can_run_containers("the real agent tests")
 }
 
+/// A registry filled with the test images, served on a runtime of its own (which must outlive
+/// it, hence one value). Derefs to the registry.
+pub struct TestRegistry {
+    pub registry: LocalRegistry,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for TestRegistry {
+    type Target = LocalRegistry;
+
+    fn deref(&self) -> &LocalRegistry {
+        &self.registry
+    }
+}
+
+impl std::ops::DerefMut for TestRegistry {
+    fn deref_mut(&mut self) -> &mut LocalRegistry {
+        &mut self.registry
+    }
+}
+
+/// The opening of every real-node test: `None` where this machine cannot run containers
+/// (the test then returns; under CI that is a failure, see [`can_run`]), else a registry with
+/// the test images.
+pub fn test_registry() -> Option<TestRegistry> {
+    if !can_run() {
+        return None;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let registry = rt.block_on(LocalRegistry::with_test_images()).expect("a registry with the test images");
+    Some(TestRegistry { registry, rt })
+}
+
 /// A server and a real agent with their own data and run dirs. On drop its pods are deleted
 /// through the API (so the agent releases their network), then the agent and its containerd
 /// are killed and whatever is left (shims, mounts, the bridge) is removed.
