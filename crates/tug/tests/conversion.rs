@@ -6,16 +6,10 @@ mod common;
 
 use common::Server;
 
-fn apply(s: &Server, manifest: &str) {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
-    assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn an_hpa_written_as_v1_reads_as_v2_and_back() {
     let s = Server::start();
-    apply(
-        &s,
+    s.apply(
         r#"{"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "web"},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
@@ -39,8 +33,7 @@ fn an_hpa_written_as_v1_reads_as_v2_and_back() {
     assert_eq!(v1, "autoscaling/v1 50");
 
     // Without a target, v1 reads back with upstream's 80% CPU default.
-    apply(
-        &s,
+    s.apply(
         r#"{"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "api"},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
@@ -56,8 +49,7 @@ fn an_hpa_written_as_v1_reads_as_v2_and_back() {
     assert_eq!(target, "80");
 
     // A v2 write with a memory metric survives a v1 round trip.
-    apply(
-        &s,
+    s.apply(
         r#"{"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "mem"},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "mem"},
@@ -80,8 +72,7 @@ fn an_hpa_written_as_v1_reads_as_v2_and_back() {
 #[test]
 fn core_and_events_k8s_io_events_are_one_collection() {
     let s = Server::start();
-    apply(
-        &s,
+    s.apply(
         r#"{"apiVersion": "v1", "kind": "Event",
             "metadata": {"name": "web.1"},
             "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default"},
@@ -97,8 +88,7 @@ fn core_and_events_k8s_io_events_are_one_collection() {
     ]);
     assert_eq!(regarding, "events.k8s.io/v1 web Started container web kubelet");
 
-    apply(
-        &s,
+    s.apply(
         r#"{"apiVersion": "events.k8s.io/v1", "kind": "Event",
             "metadata": {"name": "db.1"},
             "eventTime": "2026-01-01T00:00:00.000000Z",

@@ -48,11 +48,6 @@ fn running_images(s: &Server, app: &str) -> Vec<String> {
         .collect()
 }
 
-fn apply(s: &Server, manifest: &str) {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
-    assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn rollout_status(s: &Server, name: &str) -> String {
     s.ok(&["rollout", "status", &format!("deployment/{name}"), "--timeout=40s"])
 }
@@ -148,7 +143,7 @@ spec:
 #[test]
 fn the_tutorial_rollout_scale_update_history_undo_restart_pause() {
     let (s, _agent) = cluster();
-    apply(&s, NGINX);
+    s.apply(NGINX);
     let done = rollout_status(&s, "nginx-deployment");
     assert!(done.ends_with("deployment \"nginx-deployment\" successfully rolled out\n"), "{done}");
 
@@ -341,7 +336,7 @@ spec:
 #[test]
 fn recreate_and_blue_green() {
     let (s, _agent) = cluster();
-    apply(&s, RECREATE);
+    s.apply(RECREATE);
     rollout_status(&s, "recreate");
     rollout_status(&s, "bluegreen");
 
@@ -422,7 +417,7 @@ spec:
 #[test]
 fn a_stuck_rollout_scales_proportionally_and_exceeds_its_deadline() {
     let (s, _agent) = cluster();
-    apply(&s, STUCK);
+    s.apply(STUCK);
     rollout_status(&s, "stuck");
     let patch = r#"{"spec":{"template":{"metadata":{"annotations":{"sim.tugboat.dev/ready":"false"}},"spec":{"containers":[{"name":"app","image":"app:v2"}]}}}}"#;
     s.ok(&["patch", "deployment/stuck", "-p", patch]);

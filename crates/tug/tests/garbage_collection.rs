@@ -13,19 +13,12 @@ const REPLICASET: &str = r#"{
            "template": {"metadata": {"labels": {"app": "web"}},
                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}"#;
 
-fn apply(s: &Server, doc: &str, extra: &[&str]) {
-    let mut args = vec!["apply", "-f", "-"];
-    args.extend_from_slice(extra);
-    let out = s.kubectl_stdin(&args, doc);
-    assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn pods(s: &Server) -> Vec<String> {
     s.ok(&["get", "pods", "-l", "app=web", "-o", "name"]).lines().map(str::to_string).collect()
 }
 
 fn replicaset_with_pods(s: &Server) -> Vec<String> {
-    apply(s, REPLICASET, &[]);
+    s.apply_with(REPLICASET, &[]);
     eventually("two pods", || {
         let p = pods(s);
         (p.len() == 2).then_some(p)
@@ -93,8 +86,8 @@ fn an_object_whose_owner_is_gone_is_collected() {
                 "ownerReferences": [{{"apiVersion": "v1", "kind": "ConfigMap", "name": "{owner}", "uid": "{uid}"}}]}}}}"#
         )
     };
-    apply(&s, &dependent("kept", "living-owner", &living), &[]);
-    apply(&s, &dependent("dangling", "owner", &uid), &[]);
+    s.apply_with(&dependent("kept", "living-owner", &living), &[]);
+    s.apply_with(&dependent("dangling", "owner", &uid), &[]);
     eventually("the dependent of a deleted owner to go", || {
         is_not_found(&s, &["get", "cm", "dangling"]).then_some(())
     });

@@ -5,11 +5,6 @@ mod common;
 
 use common::{Agent, Server, eventually_within as eventually, rows};
 
-fn apply(s: &Server, manifest: &str) {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn job(name: &str, spec: &str, annotations: &str) -> String {
     format!(
         r#"{{"apiVersion": "batch/v1", "kind": "Job", "metadata": {{"name": "{name}"}},
@@ -38,13 +33,13 @@ fn jobs_complete_fail_and_index_their_pods() {
     let _agent = Agent::start(&s, &["--simulate", "2"]);
 
     // completions 3, parallelism 2: three pods succeed, never more than two at once.
-    apply(&s, &job("pi", r#""completions": 3, "parallelism": 2,"#, ""));
+    s.apply(&job("pi", r#""completions": 3, "parallelism": 2,"#, ""));
     // A Job that fails every time, with one retry allowed.
-    apply(&s, &job("broken", r#""backoffLimit": 1,"#, r#""sim.tugboat.dev/exit-code": "1""#));
+    s.apply(&job("broken", r#""backoffLimit": 1,"#, r#""sim.tugboat.dev/exit-code": "1""#));
     // Indexed: pods named and labelled by index.
-    apply(&s, &job("indexed", r#""completions": 3, "parallelism": 3, "completionMode": "Indexed","#, ""));
+    s.apply(&job("indexed", r#""completions": 3, "parallelism": 3, "completionMode": "Indexed","#, ""));
     // Deleted as soon as it is done.
-    apply(&s, &job("short", r#""ttlSecondsAfterFinished": 0,"#, ""));
+    s.apply(&job("short", r#""ttlSecondsAfterFinished": 0,"#, ""));
 
     wait_complete(&s, "pi");
     let table = rows(&s.ok(&["get", "jobs", "pi"]));
@@ -110,7 +105,7 @@ fn jobs_complete_fail_and_index_their_pods() {
     assert!(events.contains("BackoffLimitExceeded"), "{events}");
 
     // Suspended: no pods, the Suspended condition; resumed: it runs to completion.
-    apply(&s, &job("later", r#""suspend": true,"#, ""));
+    s.apply(&job("later", r#""suspend": true,"#, ""));
     eventually("the Suspended condition", 30, || {
         let reason = jsonpath(&s, &["job", "later"], "{.status.conditions[?(@.type==\"Suspended\")].reason}");
         (reason == "JobSuspended").then_some(())
@@ -137,7 +132,7 @@ const CRONJOB: &str = r#"{"apiVersion": "batch/v1", "kind": "CronJob", "metadata
 fn a_cronjob_fires_on_schedule_and_by_hand() {
     let s = Server::start();
     let _agent = Agent::start(&s, &["--simulate", "2"]);
-    apply(&s, CRONJOB);
+    s.apply(CRONJOB);
 
     // By hand: kubectl builds the Job from the template; it runs like any other.
     s.ok(&["create", "job", "--from=cronjob/hello", "by-hand"]);
@@ -211,19 +206,19 @@ fn backoff_limit_per_index_fails_indexes_on_their_own() {
     // Every index gets one retry (after its own back-off), then fails; the Job fails once all
     // indexes are done.
     let spec = format!(r#"{indexed}"completions": 2, "parallelism": 2, "backoffLimitPerIndex": 1,"#);
-    apply(&s, &job("retried", &spec, failing));
+    s.apply(&job("retried", &spec, failing));
     // No failed index allowed: the first one fails the Job at once.
     let spec = format!(
         r#"{indexed}"completions": 3, "parallelism": 1, "backoffLimitPerIndex": 0, "maxFailedIndexes": 0,"#
     );
-    apply(&s, &job("capped", &spec, failing));
+    s.apply(&job("capped", &spec, failing));
     // A FailIndex rule fails the index without using its retries.
     let spec = format!(
         r#"{indexed}"completions": 1, "backoffLimitPerIndex": 3,
            "podFailurePolicy": {{"rules": [{{"action": "FailIndex",
                                 "onExitCodes": {{"operator": "In", "values": [42]}}}}]}},"#
     );
-    apply(&s, &job("fail-index", &spec, r#""sim.tugboat.dev/exit-code": "42""#));
+    s.apply(&job("fail-index", &spec, r#""sim.tugboat.dev/exit-code": "42""#));
 
     assert_eq!(wait_failed(&s, "capped"), "MaxFailedIndexesExceeded 0 1");
     let message = jsonpath(&s, &["job", "capped"], "{.status.conditions[?(@.type==\"Failed\")].message}");
@@ -258,9 +253,7 @@ fn a_success_policy_completes_the_job_early() {
     let _agent = Agent::start(&s, &["--simulate", "1", "--sim-pods", "1"]);
     // Pods ignore SIGTERM (stop-after past their grace period): a pod deleted early is killed
     // and fails rather than completing its index.
-    apply(
-        &s,
-        r#"{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "leader"},
+    s.apply(r#"{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "leader"},
   "spec": {"completionMode": "Indexed", "completions": 3, "parallelism": 2,
     "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
     "template": {"metadata": {"annotations": {"sim.tugboat.dev/exit-after": "2s", "sim.tugboat.dev/stop-after": "60s"}},
@@ -284,7 +277,7 @@ fn a_success_policy_completes_the_job_early() {
     // By count: two indexes, whichever they are, and no third pod.
     let spec = r#""completionMode": "Indexed", "completions": 5, "parallelism": 1,
         "successPolicy": {"rules": [{"succeededCount": 2}]},"#;
-    apply(&s, &job("two", spec, ""));
+    s.apply(&job("two", spec, ""));
     wait_complete(&s, "two");
     assert_eq!(jsonpath(&s, &["job", "two"], "{.status.completedIndexes}"), "0,1");
     assert_eq!(s.ok(&["get", "pods", "-l", "job-name=two", "-o", "name"]).lines().count(), 2);

@@ -31,12 +31,6 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 /// Applies `doc` from standard input, failing the test if kubectl fails.
-fn apply(s: &Server, doc: &str) -> String {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], doc);
-    assert!(out.status.success(), "apply failed: {}", stderr(&out));
-    stdout(&out)
-}
-
 const TWO_CONFIGMAPS: &str = "apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -107,8 +101,8 @@ fn apply_a_directory_then_reapply_it() {
 #[test]
 fn get_across_namespaces_with_label_columns_and_output_formats() {
     let s = Server::start();
-    apply(&s, NAMESPACE);
-    apply(&s, TWO_CONFIGMAPS);
+    s.apply(NAMESPACE);
+    s.apply(TWO_CONFIGMAPS);
     let out = s.kubectl_stdin(&["apply", "-n", "flows", "-f", "-"], &TWO_CONFIGMAPS.replace("one", "three"));
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -164,7 +158,7 @@ fn get_across_namespaces_with_label_columns_and_output_formats() {
 fn delete_by_label_selector() {
     let s = Server::start();
     for (name, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
-        apply(&s, &deployment(name, app));
+        s.apply(&deployment(name, app));
     }
     let out = s.kubectl(&["delete", "deployments", "-l", "app=x"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -183,7 +177,7 @@ fn delete_by_label_selector() {
 #[test]
 fn edit_through_an_editor_script() {
     let s = Server::start();
-    apply(&s, &deployment("x", "x"));
+    s.apply(&deployment("x", "x"));
     let sed = editor(s.data_dir(), "edit.sh", "s/image: nginx$/image: nginx:1.27/");
     let out = s.kubectl_env(&["edit", "deployment", "x"], &[("EDITOR", &sed)]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -205,7 +199,7 @@ fn edit_through_an_editor_script() {
 #[test]
 fn edit_to_an_invalid_object_is_refused() {
     let s = Server::start();
-    apply(&s, &deployment("x", "x"));
+    s.apply(&deployment("x", "x"));
     let sed = editor(s.data_dir(), "edit.sh", "s/replicas: 1$/replicas: -1/");
     let tmp = s.data_dir().to_str().unwrap().to_string();
     let out = s.kubectl_env(&["edit", "deployment", "x"], &[("EDITOR", &sed), ("TMPDIR", &tmp)]);
@@ -220,7 +214,7 @@ fn edit_to_an_invalid_object_is_refused() {
 #[test]
 fn rollout_pause_resume_and_restart() {
     let s = Server::start();
-    apply(&s, &deployment("x", "x"));
+    s.apply(&deployment("x", "x"));
     let paused = || s.ok(&["get", "deploy", "x", "-o", "jsonpath={.spec.paused}"]);
 
     assert_eq!(s.ok(&["rollout", "pause", "deployment/x"]), "deployment.apps/x paused\n");
@@ -286,7 +280,7 @@ fn scale_replicasets_statefulsets_and_replication_controllers() {
     // pods appearing underneath.
     let s = Server::start_with(tempfile::tempdir().unwrap(), &["--disable-controller", "all"]);
     assert_eq!(
-        apply(&s, SCALABLES),
+        s.apply(SCALABLES),
         "replicaset.apps/rs1 created\nstatefulset.apps/sts1 created\nreplicationcontroller/rc1 created\n"
     );
     for (target, printed) in [
@@ -340,7 +334,7 @@ fn cluster_info_names_the_control_plane() {
 #[test]
 fn replace_with_a_stale_resource_version_conflicts() {
     let s = Server::start();
-    apply(&s, TWO_CONFIGMAPS);
+    s.apply(TWO_CONFIGMAPS);
     let stale = write(s.data_dir(), "stale.yaml", &s.ok(&["get", "cm", "one", "-o", "yaml"]));
     s.ok(&["label", "cm", "one", "changed=yes"]);
 
@@ -433,7 +427,7 @@ fn malformed_input_and_unknown_kinds_are_refused() {
 #[test]
 fn set_context_namespace_scopes_later_commands() {
     let s = Server::start();
-    apply(&s, NAMESPACE);
+    s.apply(NAMESPACE);
     let context = s.ok(&["config", "current-context"]);
     assert_eq!(
         s.ok(&["config", "set-context", "--current", "--namespace", "flows"]),

@@ -6,11 +6,6 @@ mod common;
 
 use common::{Agent, Server, eventually};
 
-fn apply(s: &Server, doc: &str) {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], doc);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// Names of the pods, sorted.
 fn pods(s: &Server) -> Vec<String> {
     let out = s.ok(&["get", "pods", "-o", "jsonpath={.items[*].metadata.name}"]);
@@ -39,7 +34,7 @@ spec:
 fn pods_of_a_deleted_node_are_removed() {
     let s = Server::start();
     let agent = Agent::start(&s, &["--simulate", "2"]);
-    apply(&s, ON_TWO_NODES);
+    s.apply(ON_TWO_NODES);
     eventually("both pods running", || {
         let phases = s.ok(&["get", "pods", "orphan", "stays", "-o", "jsonpath={.items[*].status.phase}"]);
         (phases == "Running Running").then_some(())
@@ -63,13 +58,12 @@ fn finished(name: &str) -> String {
 fn finished_pods_past_the_threshold_go_oldest_first() {
     let s = Server::start_with(tempfile::tempdir().unwrap(), &["--terminated-pod-gc-threshold", "2"]);
     let _agent = Agent::start(&s, &["--simulate", "1"]);
-    apply(
-        &s,
+    s.apply(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: running}\nspec:\n  nodeName: sim-node-0\n  containers: \
          [{name: c, image: nginx}]\n",
     );
     for name in ["done-1", "done-2", "done-3", "done-4"] {
-        apply(&s, &finished(name));
+        s.apply(&finished(name));
     }
     // Running pods never count; of the four finished ones the two oldest go.
     eventually("two finished pods left", || (pods(&s) == ["done-3", "done-4", "running"]).then_some(()));

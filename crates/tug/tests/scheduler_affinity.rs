@@ -29,11 +29,6 @@ fn labelled_pod(name: &str, app: &str, spec: serde_json::Value) -> serde_json::V
         "metadata": {"name": name, "labels": {"app": app}}, "spec": s})
 }
 
-fn apply(s: &Server, doc: &str) {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], doc);
-    assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// Pod name → node name, for the pods with `app` that are bound.
 fn placements(s: &Server, app: &str) -> BTreeMap<String, String> {
     let out = s.ok(&[
@@ -65,7 +60,7 @@ fn zone_of(node: &str) -> &str {
 fn required_anti_affinity_keeps_one_pod_per_zone_and_frees_the_zone_on_delete() {
     let s = Server::start();
     for (name, zone) in [("z1-a", "z1"), ("z1-b", "z1"), ("z2-a", "z2"), ("z3-a", "z3")] {
-        apply(&s, &zone_node(name, zone));
+        s.apply(&zone_node(name, zone));
     }
     let anti = serde_json::json!({"affinity": {"podAntiAffinity": {
         "requiredDuringSchedulingIgnoredDuringExecution": [
@@ -73,7 +68,7 @@ fn required_anti_affinity_keeps_one_pod_per_zone_and_frees_the_zone_on_delete() 
     // One by one: each pod's cycle must see the ones before it.
     for i in 1..=3 {
         let name = format!("web-{i}");
-        apply(&s, &labelled_pod(&name, "web", anti.clone()).to_string());
+        s.apply(&labelled_pod(&name, "web", anti.clone()).to_string());
         eventually(&format!("{name} to be bound"), || placements(&s, "web").get(&name).cloned());
     }
     let placed = placements(&s, "web");
@@ -81,7 +76,7 @@ fn required_anti_affinity_keeps_one_pod_per_zone_and_frees_the_zone_on_delete() 
     zones.sort();
     assert_eq!(zones, ["z1", "z2", "z3"], "{placed:?}");
 
-    apply(&s, &labelled_pod("web-4", "web", anti.clone()).to_string());
+    s.apply(&labelled_pod("web-4", "web", anti.clone()).to_string());
     let msg = failed_scheduling_says(&s, "web-4", "didn't satisfy existing pods anti-affinity rules");
     assert!(
         msg.starts_with(
@@ -101,16 +96,16 @@ fn required_anti_affinity_keeps_one_pod_per_zone_and_frees_the_zone_on_delete() 
 fn do_not_schedule_spreading_evens_out_a_batch_across_zones() {
     let s = Server::start();
     for (name, zone) in [("z1-a", "z1"), ("z1-b", "z1"), ("z2-a", "z2"), ("z3-a", "z3")] {
-        apply(&s, &zone_node(name, zone));
+        s.apply(&zone_node(name, zone));
     }
     let spread = serde_json::json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
         "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "spread"}}}]});
     // A pod with another label in the same zones does not count.
-    apply(&s, &labelled_pod("other", "other", serde_json::json!({"nodeName": "z1-a"})).to_string());
+    s.apply(&labelled_pod("other", "other", serde_json::json!({"nodeName": "z1-a"})).to_string());
     // All at once: the scheduler places them back to back, counting the assumed ones.
     let items: Vec<serde_json::Value> =
         (1..=9).map(|i| labelled_pod(&format!("spread-{i}"), "spread", spread.clone())).collect();
-    apply(&s, &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    s.apply(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
     let placed = eventually("all nine spread pods to be bound", || {
         let p = placements(&s, "spread");
         (p.len() == 9).then_some(p)
@@ -127,7 +122,7 @@ fn do_not_schedule_spreading_evens_out_a_batch_across_zones() {
 #[test]
 fn affinity_namespace_selectors_follow_namespace_labels() {
     let s = Server::start();
-    apply(&s, &zone_node("z1-a", "z1"));
+    s.apply(&zone_node("z1-a", "z1"));
     s.ok(&["create", "namespace", "data"]);
     s.ok(&["label", "namespace", "data", "team=storage"]);
     let out = s.kubectl_stdin(
@@ -140,8 +135,8 @@ fn affinity_namespace_selectors_follow_namespace_labels() {
             "topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "db"}},
             "namespaceSelector": {"matchLabels": {"team": team}}}]}}})
     };
-    apply(&s, &labelled_pod("near-storage", "web", with_db_of("storage")).to_string());
-    apply(&s, &labelled_pod("near-analytics", "web", with_db_of("analytics")).to_string());
+    s.apply(&labelled_pod("near-storage", "web", with_db_of("storage")).to_string());
+    s.apply(&labelled_pod("near-analytics", "web", with_db_of("analytics")).to_string());
     eventually("near-storage to be bound", || placements(&s, "web").get("near-storage").cloned());
     failed_scheduling_says(&s, "near-analytics", "node(s) didn't match pod affinity rules");
     assert!(!placements(&s, "web").contains_key("near-analytics"));

@@ -174,6 +174,20 @@ impl Server {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `kubectl apply -f -` of `manifest` (with `extra` arguments), expecting success; returns
+    /// stdout.
+    pub fn apply_with(&self, manifest: &str, extra: &[&str]) -> String {
+        let mut args = vec!["apply", "-f", "-"];
+        args.extend_from_slice(extra);
+        let out = self.kubectl_stdin(&args, manifest);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn apply(&self, manifest: &str) -> String {
+        self.apply_with(manifest, &[])
+    }
+
     /// Runs kubectl expecting failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
