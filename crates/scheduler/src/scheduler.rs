@@ -339,19 +339,23 @@ impl Scheduler {
     }
 }
 
-async fn watch_nodes(client: Client, tx: mpsc::UnboundedSender<Msg>) {
-    let api: Api<Node> = Api::all(client);
-    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+/// Sends the loop a message for each event of a watch on `api`, until the loop is gone.
+async fn forward<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    what: &'static str,
+    tx: mpsc::UnboundedSender<Msg>,
+    to_msg: impl Fn(watcher::Event<K>) -> Msg,
+) where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let mut stream = watcher(api, config).default_backoff().boxed();
     loop {
         let msg = match stream.try_next().await {
-            Ok(Some(watcher::Event::Init)) => Msg::NodeInit,
-            Ok(Some(watcher::Event::InitApply(n))) => Msg::NodeApply(Box::new(n), true),
-            Ok(Some(watcher::Event::Apply(n))) => Msg::NodeApply(Box::new(n), false),
-            Ok(Some(watcher::Event::Delete(n))) => Msg::NodeDelete(n.metadata.name.unwrap_or_default()),
-            Ok(Some(watcher::Event::InitDone)) => Msg::NodeInitDone,
+            Ok(Some(event)) => to_msg(event),
             Ok(None) => return,
             Err(err) => {
-                tracing::warn!(%err, "watching nodes");
+                tracing::warn!(%err, "watching {what}");
                 continue;
             }
         };
@@ -361,54 +365,47 @@ async fn watch_nodes(client: Client, tx: mpsc::UnboundedSender<Msg>) {
     }
 }
 
+async fn watch_nodes(client: Client, tx: mpsc::UnboundedSender<Msg>) {
+    forward(Api::<Node>::all(client), watcher::Config::default(), "nodes", tx, |event| match event {
+        watcher::Event::Init => Msg::NodeInit,
+        watcher::Event::InitApply(n) => Msg::NodeApply(Box::new(n), true),
+        watcher::Event::Apply(n) => Msg::NodeApply(Box::new(n), false),
+        watcher::Event::Delete(n) => Msg::NodeDelete(n.metadata.name.unwrap_or_default()),
+        watcher::Event::InitDone => Msg::NodeInitDone,
+    })
+    .await;
+}
+
 /// Watches namespaces, whose labels affinity terms' namespace selectors read.
 async fn watch_namespaces(client: Client, tx: mpsc::UnboundedSender<Msg>) {
-    let api: Api<Namespace> = Api::all(client);
-    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
-    loop {
-        let msg = match stream.try_next().await {
-            Ok(Some(watcher::Event::Init)) => Msg::NamespaceInit,
-            Ok(Some(watcher::Event::InitApply(ns))) => Msg::NamespaceApply(Box::new(ns), true),
-            Ok(Some(watcher::Event::Apply(ns))) => Msg::NamespaceApply(Box::new(ns), false),
-            Ok(Some(watcher::Event::Delete(ns))) => {
-                Msg::NamespaceDelete(ns.metadata.name.unwrap_or_default())
-            }
-            Ok(Some(watcher::Event::InitDone)) => Msg::NamespaceInitDone,
-            Ok(None) => return,
-            Err(err) => {
-                tracing::warn!(%err, "watching namespaces");
-                continue;
-            }
-        };
-        if tx.send(msg).is_err() {
-            return;
-        }
-    }
+    forward(
+        Api::<Namespace>::all(client),
+        watcher::Config::default(),
+        "namespaces",
+        tx,
+        |event| match event {
+            watcher::Event::Init => Msg::NamespaceInit,
+            watcher::Event::InitApply(ns) => Msg::NamespaceApply(Box::new(ns), true),
+            watcher::Event::Apply(ns) => Msg::NamespaceApply(Box::new(ns), false),
+            watcher::Event::Delete(ns) => Msg::NamespaceDelete(ns.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => Msg::NamespaceInitDone,
+        },
+    )
+    .await;
 }
 
 /// Watches the pods that hold resources (not finished ones, as upstream's informer) and
 /// turns them into [`PodInfo`]s here, off the scheduling loop.
 async fn watch_pods(client: Client, tx: mpsc::UnboundedSender<Msg>) {
-    let api: Api<Pod> = Api::all(client);
     let config = watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed");
-    let mut stream = watcher(api, config).default_backoff().boxed();
-    loop {
-        let msg = match stream.next().await {
-            Some(Ok(watcher::Event::Init)) => Msg::PodInit,
-            Some(Ok(watcher::Event::InitApply(p))) => applied(p, true),
-            Some(Ok(watcher::Event::Apply(p))) => applied(p, false),
-            Some(Ok(watcher::Event::Delete(p))) => Msg::PodDelete(p.metadata.uid.unwrap_or_default()),
-            Some(Ok(watcher::Event::InitDone)) => Msg::PodInitDone,
-            None => return,
-            Some(Err(err)) => {
-                tracing::warn!(%err, "watching pods");
-                continue;
-            }
-        };
-        if tx.send(msg).is_err() {
-            return;
-        }
-    }
+    forward(Api::<Pod>::all(client), config, "pods", tx, |event| match event {
+        watcher::Event::Init => Msg::PodInit,
+        watcher::Event::InitApply(p) => applied(p, true),
+        watcher::Event::Apply(p) => applied(p, false),
+        watcher::Event::Delete(p) => Msg::PodDelete(p.metadata.uid.unwrap_or_default()),
+        watcher::Event::InitDone => Msg::PodInitDone,
+    })
+    .await;
 }
 
 /// Keeps the PodDisruptionBudgets in `writer`'s store for preemption; says once when they
