@@ -158,12 +158,20 @@ fn kubectl_exec_and_attach_reach_containers_on_the_real_agent() {
     let busybox = registry.image(testimages::BUSYBOX);
     let node = RealNode::start(&registry);
     let s = &node.server;
+    s.ok(&["create", "service", "clusterip", "my-db", "--tcp=5432:5432"]);
     let out = s.kubectl_stdin(&["apply", "-f", "-"], &real_pods(&busybox));
     assert!(out.status.success(), "{}", text(&out.stderr));
     node.wait_for_status("shell", "Running");
 
     // Output and exit codes.
     assert_eq!(s.ok(&["exec", "shell", "--", "echo", "hi"]), "hi\n");
+    // The environment names the API server's Service, and the namespace's own (links are on).
+    let env = s.ok(&["exec", "shell", "--", "env"]);
+    assert!(env.contains("KUBERNETES_SERVICE_HOST=10.43.0.1\n"), "{env}");
+    assert!(env.contains("KUBERNETES_PORT_443_TCP=tcp://10.43.0.1:443\n"), "{env}");
+    let db_ip = s.ok(&["get", "service", "my-db", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(env.contains(&format!("MY_DB_SERVICE_HOST={db_ip}\n")), "{env}");
+    assert!(env.contains("MY_DB_SERVICE_PORT=5432\n"), "{env}");
     let out = s.kubectl(&["exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "out\n");

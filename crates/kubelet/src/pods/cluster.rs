@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use k8s_openapi::api::{
     authentication::v1::TokenRequest,
-    core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret, ServiceAccount},
+    core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount},
 };
 use kube::{
     Api, Client, Resource,
@@ -39,6 +39,9 @@ pub trait Cluster: Send + Sync {
     fn release(&self, _uid: &str) {}
     fn config_map(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>>;
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>>;
+    /// Every Service of the cluster, for the pods' service environment variables; `None`
+    /// until they have been listed once.
+    fn services(&self) -> Option<Vec<Arc<Service>>>;
     async fn claim(&self, namespace: &str, name: &str) -> Result<Option<PersistentVolumeClaim>>;
     async fn volume(&self, name: &str) -> Result<Option<PersistentVolume>>;
     /// A token for `account` from the TokenRequest subresource.
@@ -162,13 +165,37 @@ pub struct ApiCluster {
     client: Client,
     config_maps: Watched<ConfigMap>,
     secrets: Watched<Secret>,
+    /// Every Service, as upstream's kubelet keeps them (node authorization lets a node list
+    /// and watch Services).
+    services: reflector::Store<Service>,
+    services_listed: Arc<std::sync::atomic::AtomicBool>,
+    services_task: tokio::task::JoinHandle<()>,
 }
 
 impl ApiCluster {
+    /// Starts watching Services at once; must run inside a tokio runtime.
     pub fn new(client: Client) -> ApiCluster {
+        let (services, writer) = reflector::store();
+        let services_listed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listed = services_listed.clone();
+        let api = Api::<Service>::all(client.clone());
+        let stream = reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+        let services_task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(watcher::Event::InitDone) => listed.store(true, std::sync::atomic::Ordering::Release),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "watching Services"),
+                }
+            }
+        });
         ApiCluster {
             config_maps: Watched::new(client.clone()),
             secrets: Watched::new(client.clone()),
+            services,
+            services_listed,
+            services_task,
             client,
         }
     }
@@ -176,6 +203,7 @@ impl ApiCluster {
 
 impl Drop for ApiCluster {
     fn drop(&mut self) {
+        self.services_task.abort();
         for entry in self.config_maps.entries().values() {
             entry.task.abort();
         }
@@ -204,6 +232,10 @@ impl Cluster for ApiCluster {
                 let _ = store.wait_until_ready().await;
             }));
         }
+        let services = self.services.clone();
+        stores.push(Box::pin(async move {
+            let _ = services.wait_until_ready().await;
+        }));
         if tokio::time::timeout(FIRST_LIST_WAIT, futures::future::join_all(stores)).await.is_err() {
             tracing::warn!("the ConfigMaps and Secrets of pod {namespace}/{uid} are not listed yet");
         }
@@ -220,6 +252,10 @@ impl Cluster for ApiCluster {
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         self.secrets.get(namespace, name)
+    }
+
+    fn services(&self) -> Option<Vec<Arc<Service>>> {
+        self.services_listed.load(std::sync::atomic::Ordering::Acquire).then(|| self.services.state())
     }
 
     async fn claim(&self, namespace: &str, name: &str) -> Result<Option<PersistentVolumeClaim>> {
@@ -246,6 +282,7 @@ pub struct StaticCluster {
     pub secrets: HashMap<(String, String), Arc<Secret>>,
     pub claims: HashMap<(String, String), PersistentVolumeClaim>,
     pub volumes: HashMap<String, PersistentVolume>,
+    pub services: Vec<Arc<Service>>,
 }
 
 impl StaticCluster {
@@ -278,6 +315,10 @@ impl Cluster for StaticCluster {
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         self.secrets.get(&Self::key(namespace, name)).cloned()
+    }
+
+    fn services(&self) -> Option<Vec<Arc<Service>>> {
+        Some(self.services.clone())
     }
 
     async fn claim(&self, namespace: &str, name: &str) -> Result<Option<PersistentVolumeClaim>> {

@@ -1,7 +1,8 @@
 //! A container's environment as upstream's kubelet builds it (`makeEnvironmentVariables`):
 //! `envFrom` first, then `env` (later names win), values from ConfigMaps, Secrets, the pod's
-//! fields and the container's resources, and `$(VAR)` references expanded in `value`s,
-//! `command` and `args`. Pure apart from reading the [`Cluster`]'s caches.
+//! fields and the container's resources, then the variables naming Services
+//! (`service_env.rs`) that the container does not set itself, and `$(VAR)` references
+//! expanded in `value`s, `command` and `args`. Pure apart from reading the [`Cluster`]'s caches.
 
 use std::collections::BTreeMap;
 
@@ -237,6 +238,11 @@ pub fn resolve(
     cluster: &dyn Cluster,
 ) -> Result<Env, String> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let services = cluster.services().ok_or_else(|| {
+        "services have not yet been read at least once, cannot construct envvars".to_string()
+    })?;
+    let links = pod.spec.as_ref().and_then(|s| s.enable_service_links).unwrap_or(true);
+    let service_vars = super::service_env::service_env(&services, namespace, links);
     let mut env = Env::default();
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.as_deref().unwrap_or_default();
@@ -278,7 +284,9 @@ pub fn resolve(
     }
     for var in container.env.iter().flatten() {
         let Some(from) = &var.value_from else {
-            let value = expand(var.value.as_deref().unwrap_or_default(), |k| env.get(k));
+            let value = expand(var.value.as_deref().unwrap_or_default(), |k| {
+                env.get(k).or_else(|| service_vars.get(k).map(String::as_str))
+            });
             env.set(&var.name, value);
             continue;
         };
@@ -325,6 +333,12 @@ pub fn resolve(
             continue;
         };
         env.set(&var.name, value);
+    }
+    // The container's own variables win over the services'.
+    for (name, value) in service_vars {
+        if env.get(&name).is_none() {
+            env.vars.push((name, value));
+        }
     }
     Ok(env)
 }
@@ -430,6 +444,38 @@ mod tests {
         assert_eq!(get("GONE"), "<unset>");
         assert_eq!(env.vars[0].0, "CFG_level", "envFrom comes first");
         assert_eq!(env.expand_all(&["echo $(MODE) $$HOME".into()]), vec!["echo fast $HOME"]);
+    }
+
+    #[test]
+    fn service_variables_come_last_and_yield_to_the_containers_own() {
+        let mut cluster = cluster();
+        let service = |ns: &str, name: &str, ip: &str| {
+            std::sync::Arc::new(
+                serde_json::from_value(json!({"metadata": {"name": name, "namespace": ns},
+                    "spec": {"clusterIP": ip, "ports": [{"port": 80}]}}))
+                .unwrap(),
+            )
+        };
+        cluster.services =
+            vec![service("default", "kubernetes", "10.43.0.1"), service("ns", "db", "10.43.0.9")];
+        let p = pod(
+            json!([{"name": "DB_SERVICE_PORT", "value": "mine"},
+                   {"name": "URL", "value": "http://$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)"}]),
+            json!(null),
+        );
+        let container = &p.spec.as_ref().unwrap().containers[0];
+        let env = resolve(&p, container, &Downward::default(), &cluster).unwrap();
+        assert_eq!(env.vars[0], ("DB_SERVICE_PORT".to_string(), "mine".to_string()));
+        assert_eq!(env.get("URL"), Some("http://10.43.0.9:mine"));
+        assert_eq!(env.get("DB_SERVICE_HOST"), Some("10.43.0.9"));
+        assert_eq!(env.get("KUBERNETES_SERVICE_HOST"), Some("10.43.0.1"));
+        assert_eq!(env.vars.iter().filter(|(k, _)| k == "DB_SERVICE_PORT").count(), 1);
+
+        let mut no_links = p.clone();
+        no_links.spec.as_mut().unwrap().enable_service_links = Some(false);
+        let env = resolve(&no_links, container, &Downward::default(), &cluster).unwrap();
+        assert_eq!(env.get("DB_SERVICE_HOST"), None);
+        assert_eq!(env.get("KUBERNETES_SERVICE_HOST"), Some("10.43.0.1"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod probes;
 pub mod pull_secrets;
 pub mod resources;
 pub mod security;
+pub mod service_env;
 pub mod worker;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
