@@ -62,6 +62,37 @@ spec:
     )
 }
 
+/// Runs as user 1000 with `fsGroup: 2000`: its volumes belong to group 2000, which the
+/// process has among its groups.
+fn fs_group_pod(image: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: grouped}}
+spec:
+  restartPolicy: Never
+  securityContext: {{runAsUser: 1000, fsGroup: 2000}}
+  containers:
+  - name: main
+    image: {image}
+    command: ["sh", "-c"]
+    args:
+    - |
+      echo "groups $(id -G)"
+      echo "data $(stat -c '%g %a' /data)"
+      echo "cfg $(stat -L -c '%g %a' /etc/cfg/greeting)"
+      echo made > /data/new && echo "new $(stat -c '%g' /data/new)"
+    volumeMounts:
+    - {{name: data, mountPath: /data}}
+    - {{name: cfg, mountPath: /etc/cfg}}
+  volumes:
+  - {{name: data, emptyDir: {{}}}}
+  - name: cfg
+    configMap: {{name: app-config}}
+"#
+    )
+}
+
 fn shared_pod(image: &str, host_dir: &str) -> String {
     format!(
         r#"apiVersion: v1
@@ -256,6 +287,14 @@ fn config_maps_secrets_and_volumes_reach_containers() {
     poll("the pod's volumes are removed", || (!pod_dir.exists()).then_some(()));
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&pod_dir.display().to_string()), "tmpfs unmounted");
+
+    // fsGroup: the volumes belong to the pod's group, and so does what it writes there.
+    server.kubectl_stdin(&["apply", "-f", "-"], &fs_group_pod(&busybox));
+    node.wait_for_status("grouped", "Completed");
+    let logs = server.ok(&["logs", "grouped"]);
+    let groups = logs.lines().next().unwrap_or_default();
+    assert!(groups.split(' ').any(|g| g == "2000"), "{logs}");
+    assert!(logs.contains("\ndata 2000 2777\ncfg 2000 644\nnew 2000\n"), "{logs}");
 
     // emptyDir shared by an init container and the main one (also through a subPath), a tmpfs
     // emptyDir, a hostPath (also read-only).

@@ -12,6 +12,7 @@
 pub mod atomic;
 pub mod hostpath;
 pub mod mounts;
+pub mod ownership;
 pub mod payload;
 
 use std::{
@@ -66,6 +67,9 @@ pub struct PodVolumes {
     tokens: HashMap<(String, usize), Token>,
     /// The node path of each claim volume, resolved once as upstream mounts a PV once.
     claims: HashMap<String, PathBuf>,
+    /// emptyDir volumes already given to the pod's `fsGroup` (once, when made, as upstream
+    /// sets them up once).
+    owned: std::collections::HashSet<String>,
 }
 
 /// `<pods>/<uid>`, the pod's directory on the node.
@@ -171,6 +175,7 @@ impl PodVolumes {
             written: HashMap::new(),
             tokens: HashMap::new(),
             claims: HashMap::new(),
+            owned: std::collections::HashSet::new(),
         }
     }
 
@@ -207,6 +212,15 @@ impl PodVolumes {
         let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
         let name = &volume.name;
         let writable = |path: PathBuf| Ready { path, read_only: false };
+        let security = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+        let fs_group = security.and_then(|s| s.fs_group).and_then(|g| u32::try_from(g).ok());
+        let on_root_mismatch =
+            security.and_then(|s| s.fs_group_change_policy.as_deref()) == Some("OnRootMismatch");
+        let own = |dir: &Path, read_only: bool| match fs_group {
+            Some(group) => ownership::set(dir, group, read_only, on_root_mismatch)
+                .map_err(|e| format!("applying fsGroup {group} to {}: {e}", dir.display())),
+            None => Ok(()),
+        };
         if let Some(empty) = &volume.empty_dir {
             let dir = self.volume_dir("empty-dir", name);
             if empty.medium.as_deref() == Some("Memory") {
@@ -217,7 +231,11 @@ impl PodVolumes {
                 fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
             // As upstream: any user of the pod may write an emptyDir.
-            let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o777));
+            if !self.owned.contains(name) {
+                let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o777));
+                own(&dir, false)?;
+                self.owned.insert(name.clone());
+            }
             return Ok(writable(dir));
         }
         if let Some(host) = &volume.host_path {
@@ -279,6 +297,7 @@ impl PodVolumes {
         }
         if self.written.get(name) != Some(&files) || !dir.join("..data").exists() {
             atomic::write(&dir, &files).map_err(|e| format!("{e:#}"))?;
+            own(&dir, true)?;
             self.written.insert(name.clone(), files);
         }
         Ok(Ready { path: dir, read_only: true })
