@@ -233,6 +233,18 @@ mod tests {
         }
     }
 
+    /// The partial parse keeps scalars down to the second level only: a selectable field
+    /// deeper than that would read as unset.
+    #[test]
+    fn selectable_fields_are_within_the_partial_parse() {
+        let kinds = ["Pod", "Event", "Secret", "Namespace", "Node", "ReplicaSet", "ReplicationController"];
+        for kind in kinds.into_iter().chain(["Job", "CertificateSigningRequest"]) {
+            for path in selectable_fields(kind) {
+                assert!(path.matches('.').count() <= 1, "{kind} {path}");
+            }
+        }
+    }
+
     #[test]
     fn attrs_keep_what_selectors_read() {
         let pod = json!({

@@ -47,6 +47,7 @@ pub async fn create(
     let (state, target, name, node, want_uid, annotations) =
         (&state, &target, &name, node, &want_uid, &annotations);
     guaranteed_update(
+        dry,
         |source| async move {
             let (kv, mut pod) = read_current_from(state, target, source).await?;
             if let Some(uid) = &want_uid

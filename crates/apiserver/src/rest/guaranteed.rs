@@ -17,9 +17,12 @@ pub(super) enum Source {
     Datastore,
 }
 
-/// Runs `attempt` until it commits (`Ok(Some)`): first on a cached read, then on datastore
-/// reads after each lost race (`Ok(None)`); `exhausted` is the error once the retries run out.
+/// Runs `attempt` until it commits (`Ok(Some)`): first on a cached read (unless `dry`: a dry
+/// run commits nothing that would expose a stale read, so it reads the datastore), then on
+/// datastore reads after each lost race (`Ok(None)`); `exhausted` is the error once the
+/// retries run out.
 pub(super) async fn guaranteed_update<T, F>(
+    dry: bool,
     mut attempt: impl FnMut(Source) -> F,
     exhausted: impl FnOnce() -> Error,
 ) -> Result<T, Error>
@@ -27,7 +30,7 @@ where
     F: Future<Output = Result<Option<T>, Error>>,
 {
     for n in 0..MAX_RETRIES {
-        let source = if n == 0 { Source::Cache } else { Source::Datastore };
+        let source = if n == 0 && !dry { Source::Cache } else { Source::Datastore };
         match attempt(source).await {
             Ok(Some(done)) => return Ok(done),
             Ok(None) => {}
@@ -73,6 +76,7 @@ mod tests {
     async fn a_refusal_on_a_cached_read_is_asked_again_of_the_datastore() {
         let seen = RefCell::new(Vec::new());
         let done = guaranteed_update(
+            false,
             |source| {
                 seen.borrow_mut().push(source);
                 async move { if source == Source::Cache { Err(refused()) } else { Ok(Some(7)) } }
@@ -88,6 +92,7 @@ mod tests {
     async fn a_refusal_on_a_datastore_read_stands() {
         let calls = RefCell::new(0);
         let done: Result<(), Error> = guaranteed_update(
+            false,
             |_| {
                 *calls.borrow_mut() += 1;
                 async { Err(refused()) }
@@ -100,9 +105,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dry_run_reads_the_datastore() {
+        let seen = RefCell::new(Vec::new());
+        let done = guaranteed_update(
+            true,
+            |source| {
+                seen.borrow_mut().push(source);
+                async { Ok(Some(())) }
+            },
+            refused,
+        )
+        .await;
+        assert!(done.is_ok());
+        assert_eq!(*seen.borrow(), [Source::Datastore]);
+    }
+
+    #[tokio::test]
     async fn lost_races_retry_from_the_datastore_until_the_limit() {
         let seen = RefCell::new(Vec::new());
         let done: Result<(), Error> = guaranteed_update(
+            false,
             |source| {
                 seen.borrow_mut().push(source);
                 async { Ok(None) }

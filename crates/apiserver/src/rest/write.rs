@@ -714,6 +714,7 @@ pub async fn update(
     let dry = dry_run(&params);
     let (state, target, next, manager, precondition) = (&state, &target, &next, &manager, &precondition);
     let stored = guaranteed_update(
+        dry,
         |source| async move {
             let (kv, current) = read_current_from(state, target, source).await?;
             if let Some(rv) = precondition
@@ -757,6 +758,7 @@ pub async fn patch(
     let dry = dry_run(&params);
     let (state, target, params, manager, patch_doc) = (&state, &target, &params, &manager, &patch_doc);
     let (stored, warnings) = guaranteed_update(
+        dry,
         |source| async move {
             let (kv, current) = read_current_from(state, target, source).await?;
             let mut patched = present(target, current.clone());
