@@ -48,8 +48,7 @@ impl PodMatcher {
         if self.namespace_selector.is_nothing() {
             return self.matches_in(pod, &Labels::new());
         }
-        let name_only = [("kubernetes.io/metadata.name".to_string(), pod.namespace.clone())].into();
-        self.matches_in(pod, &name_only)
+        self.matches_in(pod, &crate::namespaces::name_label(&pod.namespace))
     }
 }
 

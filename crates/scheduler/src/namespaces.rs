@@ -16,6 +16,11 @@ use crate::{
 
 const NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
+/// The label every namespace has: its name.
+pub fn name_label(ns: &str) -> Labels {
+    [(NAME_LABEL.to_string(), ns.to_string())].into()
+}
+
 #[derive(Default)]
 pub struct Namespaces {
     labels: HashMap<String, Labels>,
@@ -47,7 +52,7 @@ impl Namespaces {
     pub fn labels_of(&self, ns: &str) -> Cow<'_, Labels> {
         match self.labels.get(ns) {
             Some(labels) => Cow::Borrowed(labels),
-            None => Cow::Owned([(NAME_LABEL.to_string(), ns.to_string())].into()),
+            None => Cow::Owned(name_label(ns)),
         }
     }
 
