@@ -2,7 +2,7 @@
 # Runs a benchmark side by side with its upstream anchor and records it in BENCHMARKS.md.
 # Usage: scripts/bench.sh datastore [--quick]
 #        scripts/bench.sh api [--quick]        (needs the release tug binary, built here too)
-#        scripts/bench.sh scheduler [--quick]  (5,000 Node objects; the release tug binary too)
+#        scripts/bench.sh scheduler [--quick] [--basic-only]  (5,000 Node objects; the release tug binary too)
 #        scripts/bench.sh controllers [--quick] (a 5,000-replica Deployment on 1,000 simulated nodes)
 #        scripts/bench.sh pods [--quick]     (pod startup on a real agent; needs root and containerd)
 #        scripts/bench.sh engines          (redb vs SQLite, the choice under the embedded store)
@@ -17,5 +17,5 @@ features=()
 [ "$what" = engines ] && features=(--features engines)
 cargo build --release --locked -p tug-bench -p tug "${features[@]}"
 record=(--record BENCHMARKS.md)
-for arg in "$@"; do [ "$arg" = "--quick" ] && record=(); done
+for arg in "$@"; do case "$arg" in --quick | --basic-only) record=() ;; esac; done
 exec target/release/tug-bench "$what" "${record[@]}" "$@"

@@ -14,7 +14,7 @@ mod stats;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "tug-bench")]
@@ -23,56 +23,38 @@ struct Cli {
     command: Command,
 }
 
+/// What every benchmark takes.
+#[derive(Args)]
+struct Common {
+    /// Replace this benchmark's section of the given markdown file with the results.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Smaller sizes, for a quick look (never recorded).
+    #[arg(long)]
+    quick: bool,
+    /// Directory for the benchmark's data (a fresh temporary directory inside it).
+    #[arg(long, default_value = "/var/tmp")]
+    scratch: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// The datastore: embedded backend and etcd, side by side.
-    Datastore {
-        /// Replace this benchmark's section of the given markdown file with the results.
-        #[arg(long)]
-        record: Option<PathBuf>,
-        /// Smaller sizes, for a quick look (never recorded).
-        #[arg(long)]
-        quick: bool,
-        /// Directory for the benchmark's data (a fresh temporary directory inside it).
-        #[arg(long, default_value = "/var/tmp")]
-        scratch: PathBuf,
-    },
+    Datastore(Common),
     /// The API server: a real `tug server` driven by kube-rs.
-    Api {
-        #[arg(long)]
-        record: Option<PathBuf>,
-        #[arg(long)]
-        quick: bool,
-        #[arg(long, default_value = "/var/tmp")]
-        scratch: PathBuf,
-    },
+    Api(Common),
     /// The scheduler: scheduler_perf-style workloads on a real `tug server` with Node objects.
     Scheduler {
+        #[command(flatten)]
+        common: Common,
+        /// SchedulingBasic only, for comparing two builds (`TUG_BIN`); never recorded.
         #[arg(long)]
-        record: Option<PathBuf>,
-        #[arg(long)]
-        quick: bool,
-        #[arg(long, default_value = "/var/tmp")]
-        scratch: PathBuf,
+        basic_only: bool,
     },
     /// The controllers: a 5,000-replica Deployment created and rolled on simulated nodes.
-    Controllers {
-        #[arg(long)]
-        record: Option<PathBuf>,
-        #[arg(long)]
-        quick: bool,
-        #[arg(long, default_value = "/var/tmp")]
-        scratch: PathBuf,
-    },
+    Controllers(Common),
     /// Pod startup on a real agent (containerd): latency to Running and Ready, agent memory.
-    Pods {
-        #[arg(long)]
-        record: Option<PathBuf>,
-        #[arg(long)]
-        quick: bool,
-        #[arg(long, default_value = "/var/tmp")]
-        scratch: PathBuf,
-    },
+    Pods(Common),
     /// redb and SQLite on the datastore's access pattern (needs `--features engines`).
     Engines {
         #[arg(long)]
@@ -88,64 +70,39 @@ enum Command {
     HoldEmbedded { dir: PathBuf },
 }
 
+/// Prints a benchmark's table and records it under `section` when asked.
+fn finish(section: &str, table: &str, record: Option<&PathBuf>, partial: bool) -> anyhow::Result<()> {
+    println!("{table}");
+    if let Some(path) = record {
+        anyhow::ensure!(!partial, "--quick and partial results are not recorded");
+        report::record(path, section, table)?;
+        eprintln!("recorded in {}", path.display());
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Datastore { record, quick, scratch } => {
-            let table = datastore::run(&scratch, quick).await?;
-            println!("{table}");
-            if let Some(path) = record {
-                anyhow::ensure!(!quick, "--quick results are not recorded");
-                report::record(&path, "datastore", &table)?;
-                eprintln!("recorded in {}", path.display());
-            }
-            Ok(())
+        Command::Datastore(c) => {
+            finish("datastore", &datastore::run(&c.scratch, c.quick).await?, c.record.as_ref(), c.quick)
         }
         Command::HoldEmbedded { dir } => datastore::hold_embedded(&dir).await,
-        Command::Api { record, quick, scratch } => {
-            let table = api::run(&scratch, quick).await?;
-            println!("{table}");
-            if let Some(path) = record {
-                anyhow::ensure!(!quick, "--quick results are not recorded");
-                report::record(&path, "api", &table)?;
-            }
-            Ok(())
+        Command::Api(c) => finish("api", &api::run(&c.scratch, c.quick).await?, c.record.as_ref(), c.quick),
+        Command::Scheduler { common: c, basic_only } => {
+            let table = scheduler::run(&c.scratch, c.quick, basic_only).await?;
+            finish("scheduler", &table, c.record.as_ref(), c.quick || basic_only)
         }
-        Command::Scheduler { record, quick, scratch } => {
-            let table = scheduler::run(&scratch, quick).await?;
-            println!("{table}");
-            if let Some(path) = record {
-                anyhow::ensure!(!quick, "--quick results are not recorded");
-                report::record(&path, "scheduler", &table)?;
-            }
-            Ok(())
+        Command::Controllers(c) => {
+            finish("controllers", &controllers::run(&c.scratch, c.quick).await?, c.record.as_ref(), c.quick)
         }
-        Command::Controllers { record, quick, scratch } => {
-            let table = controllers::run(&scratch, quick).await?;
-            println!("{table}");
-            if let Some(path) = record {
-                anyhow::ensure!(!quick, "--quick results are not recorded");
-                report::record(&path, "controllers", &table)?;
-            }
-            Ok(())
-        }
-        Command::Pods { record, quick, scratch } => {
-            let table = pods::run(&scratch, quick).await?;
-            println!("{table}");
-            if let Some(path) = record {
-                anyhow::ensure!(!quick, "--quick results are not recorded");
-                report::record(&path, "pods", &table)?;
-            }
-            Ok(())
+        Command::Pods(c) => {
+            finish("pods", &pods::run(&c.scratch, c.quick).await?, c.record.as_ref(), c.quick)
         }
         #[cfg(feature = "engines")]
         Command::Engines { record, scratch } => {
             let table = tokio::task::spawn_blocking(move || engines::run(&scratch)).await??;
-            println!("{table}");
-            if let Some(path) = record {
-                report::record(&path, "engines", &table)?;
-            }
-            Ok(())
+            finish("engines", &table, record.as_ref(), false)
         }
         #[cfg(feature = "engines")]
         Command::HoldEngine { engine, path } => engines::hold(&engine, &path),

@@ -255,7 +255,7 @@ async fn run_workload(scratch: &Path, workload: Workload, sizes: &Sizes) -> anyh
     })
 }
 
-pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
+pub async fn run(scratch: &Path, quick: bool, basic_only: bool) -> anyhow::Result<String> {
     std::fs::create_dir_all(scratch)?;
     let sizes = if quick {
         Sizes { nodes: 500, init_pods: 100, basic_pods: 1_000, other_pods: 300 }
@@ -263,7 +263,12 @@ pub async fn run(scratch: &Path, quick: bool) -> anyhow::Result<String> {
         Sizes { nodes: 5_000, init_pods: 1_000, basic_pods: 10_000, other_pods: 2_000 }
     };
     let mut outcomes = Vec::new();
-    for w in [Workload::Basic, Workload::AntiAffinity, Workload::TopologySpread] {
+    let workloads: &[Workload] = if basic_only {
+        &[Workload::Basic]
+    } else {
+        &[Workload::Basic, Workload::AntiAffinity, Workload::TopologySpread]
+    };
+    for &w in workloads {
         outcomes.push(run_workload(scratch, w, &sizes).await?);
     }
     let mut table = format!(
